@@ -1,0 +1,1 @@
+"""Dataset tools: build and inspect glyph stores (the HDF5 format in store.py)."""

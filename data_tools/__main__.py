@@ -1,0 +1,6 @@
+"""`python -m data_tools` runs the `data-tools` command."""
+"""`python -m data_tools` runs the data-tools CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

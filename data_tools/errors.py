@@ -1,0 +1,30 @@
+"""The one exception type for bad user input.
+
+Library code raises `InputError` with a message a user can act on; the CLIs turn it
+into one line on stderr and exit code 2 (see `run_cli`). Anything else that escapes is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class InputError(Exception):
+    """A file, value or option the user gave us is missing, malformed or inconsistent."""
+
+
+def run_cli(main: Callable[[], int | None], prog: str) -> int:
+    """Run a CLI body, mapping `InputError` to one stderr line and exit code 2."""
+    try:
+        return main() or 0
+    except InputError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,367 @@
+"""The glyph store: the one HDF5 format every tool in this project reads and writes.
+
+A store holds one set of labelled character images. Layout (version 1):
+
+    attrs  format      str    "cond-lsgan-glyphs"
+           version     int    1
+           image_size  int    H = W
+           ink         str    "light-on-dark": ink 255 on background 0 (MNIST convention)
+           provenance  str    JSON object: what made the file (command, fonts, seed, ...)
+    images             uint8 (N, H, W)  one sample per chunk, optional gzip
+    labels             int32 (N,)       class index in [0, C)
+    classes/text       UTF-8 str (C,)   class names, e.g. "啊", "0", "generated"
+    classes/codepoint  int32 (C,)       Unicode code point, or -1 if the name is not one character
+    sources/name       UTF-8 str (S,)   font face, writer id, "generated:<run>", ...
+    source_ids         int32 (N,)       index into sources/name
+
+Write with `StoreWriter` (streams appended batches, so a large set never has to sit in
+memory; writes to a temporary file and renames it into place on success). Read with
+`read_store` (the whole set into memory, the usual case), `read_labels` (labels and
+sources only) or `LazyStore` (opens the file
+on first access in each process, so it can be handed to DataLoader workers: an h5py
+handle must never cross a fork or be pickled). `validate_store` checks a file and
+returns a summary; every reader calls it, and every problem is an `InputError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+
+from .atomic import atomic_output
+from .errors import InputError
+
+FORMAT = "cond-lsgan-glyphs"
+VERSION = 1
+INK = "light-on-dark"
+
+_TEXT = h5py.string_dtype("utf-8")
+_LABEL_CHUNK = 65536  # labels and source ids are small; read and written in large chunks
+
+
+class StoreError(InputError):
+    """A file is not a valid glyph store (wrong kind, newer version, inconsistent content)."""
+
+
+@dataclass
+class ClassTable:
+    """Class index -> name. `codepoint[i]` is ord(text[i]) for one-character names, else -1."""
+
+    text: list[str]
+    codepoint: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.text = [str(t) for t in self.text]
+        if len(self.codepoint) == 0:
+            self.codepoint = [ord(t) if len(t) == 1 else -1 for t in self.text]
+        self.codepoint = [int(c) for c in self.codepoint]
+        if len(self.codepoint) != len(self.text):
+            raise StoreError(f"class table has {len(self.text)} names but {len(self.codepoint)} code points")
+        if len(set(self.text)) != len(self.text):
+            duplicates = sorted({t for t in self.text if self.text.count(t) > 1})
+            raise StoreError(f"class names must be unique; repeated: {', '.join(duplicates[:10])}")
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def index(self, text: str) -> int:
+        """The class index of a name (raises InputError naming it if absent)."""
+        try:
+            return self.text.index(text)
+        except ValueError:
+            raise InputError(f"class {text!r} is not in the class table ({len(self)} classes)") from None
+
+    def to_dict(self) -> dict[str, list]:
+        return {"text": list(self.text), "codepoint": list(self.codepoint)}
+
+    @classmethod
+    def from_dict(cls, table: dict[str, list]) -> "ClassTable":
+        return cls(text=list(table["text"]), codepoint=list(table["codepoint"]))
+
+
+@dataclass
+class GlyphSet:
+    """A whole store in memory."""
+
+    images: np.ndarray  # uint8 (N, H, W)
+    labels: np.ndarray  # int32 (N,)
+    classes: ClassTable
+    sources: list[str]
+    source_ids: np.ndarray  # int32 (N,)
+    provenance: dict[str, Any]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass
+class StoreSummary:
+    """What `validate_store` learned about a file without reading its images."""
+
+    path: Path
+    num_images: int
+    image_size: int
+    classes: ClassTable
+    sources: list[str]
+    provenance: dict[str, Any]
+    compression: str | None
+
+
+class StoreWriter:
+    """Stream batches of images into a new store at `path`.
+
+    Use as a context manager. The file appears at `path` only when the `with` block
+    ends without an exception; until then it lives under a temporary name beside it.
+    Sources may be given up front or added as they are met (`add_source`).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        image_size: int,
+        classes: ClassTable | Sequence[str],
+        sources: Sequence[str] = (),
+        provenance: dict[str, Any] | None = None,
+        compression: str | None = None,
+    ) -> None:
+        if image_size < 1:
+            raise InputError(f"image size must be positive, got {image_size}")
+        if compression not in (None, "gzip"):
+            raise InputError(f"compression must be 'gzip' or none, got {compression!r}")
+        self.path = Path(path)
+        self.image_size = int(image_size)
+        self.classes = classes if isinstance(classes, ClassTable) else ClassTable(list(classes))
+        if len(self.classes) == 0:
+            raise InputError("a glyph store needs at least one class")
+        self.sources = list(sources)
+        self.provenance = dict(provenance or {})
+        self.compression = compression
+        self.count = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._file: h5py.File | None = None
+
+    def __enter__(self) -> "StoreWriter":
+        size = self.image_size
+        with contextlib.ExitStack() as stack:  # unwinds (deleting the temporary file) only if set-up fails
+            temporary = stack.enter_context(atomic_output(self.path))
+            self._file = stack.enter_context(h5py.File(temporary, "w"))
+            self._file.create_dataset(
+                "images", shape=(0, size, size), maxshape=(None, size, size), dtype=np.uint8,
+                chunks=(1, size, size), compression=self.compression,
+            )
+            for name in ("labels", "source_ids"):
+                self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(_LABEL_CHUNK,))
+            self._stack = stack.pop_all()
+        return self
+
+    def add_source(self, name: str) -> int:
+        """Register a source (font face, writer, run) and return its id."""
+        self.sources.append(str(name))
+        return len(self.sources) - 1
+
+    def append(self, images: np.ndarray, labels: np.ndarray | Sequence[int], source_ids: np.ndarray | Sequence[int] | int) -> None:
+        """Append a batch: images uint8 (n, H, W), labels (n,), source ids (n,) or one id for all."""
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != (self.image_size, self.image_size):
+            raise InputError(f"images must have shape (n, {self.image_size}, {self.image_size}), got {images.shape}")
+        if images.dtype != np.uint8:
+            raise InputError(f"images must be uint8, got {images.dtype}")
+        n = images.shape[0]
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        source_ids = np.broadcast_to(np.asarray(source_ids, dtype=np.int64), (n,))
+        if labels.shape != (n,):
+            raise InputError(f"got {n} images but {labels.shape[0]} labels")
+        _check_range("label", labels, len(self.classes))
+        if n == 0:
+            return
+        start, end = self.count, self.count + n
+        file = self._file
+        for name, values in (("images", images), ("labels", labels.astype(np.int32)), ("source_ids", source_ids.astype(np.int32))):
+            file[name].resize(end, axis=0)
+            file[name][start:end] = values
+        self.count = end
+
+    def __exit__(self, kind, value, traceback) -> None:
+        stack, self._stack = self._stack, None
+        if kind is not None:  # the body failed: close and delete the temporary file
+            stack.__exit__(kind, value, traceback)
+            return
+        with stack:  # closes the HDF5 file, then renames it into place (or deletes it if this raises)
+            if self.count == 0:
+                raise InputError(f"nothing to write to {self.path}: no images")
+            _check_range("source id", self._file["source_ids"][:], len(self.sources))
+            self._write_tables(self._file)
+
+    def _write_tables(self, file: h5py.File) -> None:
+        file.attrs["format"] = FORMAT
+        file.attrs["version"] = VERSION
+        file.attrs["image_size"] = self.image_size
+        file.attrs["ink"] = INK
+        file.attrs["provenance"] = json.dumps(self.provenance, ensure_ascii=False, sort_keys=True)
+        classes = file.create_group("classes")
+        classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=_TEXT)
+        classes.create_dataset("codepoint", data=np.array(self.classes.codepoint, dtype=np.int32))
+        sources = file.create_group("sources")
+        sources.create_dataset("name", data=np.array(self.sources, dtype=object), dtype=_TEXT)
+
+
+def write_store(path: str | os.PathLike, glyphs: GlyphSet, compression: str | None = None, batch: int = 4096) -> None:
+    """Write a whole in-memory `GlyphSet` to `path`."""
+    with StoreWriter(path, glyphs.image_size, glyphs.classes, glyphs.sources, glyphs.provenance, compression) as writer:
+        for start in range(0, len(glyphs), batch):
+            stop = start + batch
+            writer.append(glyphs.images[start:stop], glyphs.labels[start:stop], glyphs.source_ids[start:stop])
+
+
+def validate_store(path: str | os.PathLike) -> StoreSummary:
+    """Check that `path` is a complete, consistent glyph store and summarise it."""
+    path = Path(path)
+    with _open(path) as file:
+        return _validate(path, file)
+
+
+def read_store(path: str | os.PathLike) -> GlyphSet:
+    """Validate `path` and read it whole into memory."""
+    path = Path(path)
+    with _open(path) as file:
+        summary = _validate(path, file)
+        images = file["images"][()]
+        labels = file["labels"][()]
+        source_ids = file["source_ids"][()]
+    return GlyphSet(images, labels, summary.classes, summary.sources, source_ids, summary.provenance)
+
+
+def read_labels(path: str | os.PathLike) -> tuple[StoreSummary, np.ndarray, np.ndarray]:
+    """Validate `path` and read its labels and source ids, not its images."""
+    path = Path(path)
+    with _open(path) as file:
+        summary = _validate(path, file)
+        return summary, file["labels"][()], file["source_ids"][()]
+
+
+class LazyStore:
+    """Random access to a store's samples without reading it whole.
+
+    The h5py handle is opened on first access in each process and never pickled, so an
+    instance can be passed to DataLoader worker processes.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.summary = validate_store(path)
+        self.path = self.summary.path
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.summary.num_images
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        """(image uint8 (H, W), label) of sample `index`."""
+        file = self._handle()
+        return file["images"][index], int(file["labels"][index])
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise StoreError(f"{path}: no such file")
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a glyph store")
+    if not h5py.is_hdf5(path):
+        raise StoreError(f"{path}: not an HDF5 file (expected a glyph store)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise StoreError(f"{path}: cannot open HDF5 file ({error})") from None
+
+
+def _validate(path: Path, file: h5py.File) -> StoreSummary:
+    def fail(message: str) -> StoreError:
+        return StoreError(f"{path}: {message}")
+
+    try:
+        kind = _attr_str(file, "format")
+        if kind != FORMAT:
+            raise fail(f"not a glyph store (format attribute is {kind!r}, expected {FORMAT!r})")
+        version = int(file.attrs.get("version", -1))
+        if version > VERSION:
+            raise fail(f"glyph store version {version} is newer than this tool reads (version {VERSION}); upgrade cond-lsgan")
+        if version < 1:
+            raise fail(f"invalid glyph store version {version}")
+        ink = _attr_str(file, "ink")
+        if ink != INK:
+            raise fail(f"unsupported ink convention {ink!r} (expected {INK!r})")
+        size = int(file.attrs.get("image_size", -1))
+        try:
+            provenance = json.loads(_attr_str(file, "provenance") or "{}")
+        except json.JSONDecodeError:
+            raise fail("provenance attribute is not valid JSON") from None
+
+        for name in ("images", "labels", "source_ids", "classes/text", "classes/codepoint", "sources/name"):
+            if name not in file or not isinstance(file[name], h5py.Dataset):
+                raise fail(f"missing dataset '{name}'")
+        images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise fail(f"images must be uint8 (N, H, W), found {images.dtype} {images.shape}")
+        n = images.shape[0]
+        if images.shape[1:] != (size, size):
+            raise fail(f"images are {images.shape[1]}x{images.shape[2]} but image_size attribute is {size}")
+        for name, data in (("labels", labels), ("source_ids", source_ids)):
+            if data.shape != (n,) or data.dtype.kind not in "iu":
+                raise fail(f"{name} must be integers of shape ({n},), found {data.dtype} {data.shape}")
+        try:
+            classes = ClassTable(text=list(file["classes/text"].asstr()[()]), codepoint=list(file["classes/codepoint"][()]))
+        except StoreError as error:
+            raise fail(str(error)) from None
+        sources = list(file["sources/name"].asstr()[()])
+        if len(classes) == 0:
+            raise fail("class table is empty")
+        _check_dataset_range(fail, "label", labels, len(classes))
+        _check_dataset_range(fail, "source id", source_ids, len(sources))
+    except StoreError:
+        raise
+    except (KeyError, ValueError, TypeError, OSError) as error:
+        raise fail(f"damaged or inconsistent glyph store ({error})") from None
+    return StoreSummary(path, n, size, classes, sources, provenance, images.compression)
+
+
+def _attr_str(file: h5py.File, name: str) -> str | None:
+    value = file.attrs.get(name)
+    return value.decode() if isinstance(value, bytes) else (None if value is None else str(value))
+
+
+def _check_range(what: str, values: np.ndarray, limit: int) -> None:
+    if values.size and (values.min() < 0 or values.max() >= limit):
+        bad = values[(values < 0) | (values >= limit)][0]
+        raise InputError(f"{what} {bad} is out of range [0, {limit})")
+
+
+def _check_dataset_range(fail, what: str, data: h5py.Dataset, limit: int) -> None:
+    for start in range(0, data.shape[0], _LABEL_CHUNK):
+        values = data[start : start + _LABEL_CHUNK]
+        try:
+            _check_range(what, values, limit)
+        except InputError as error:
+            raise fail(f"{error} at sample {start + int(np.argmax((values < 0) | (values >= limit)))}") from None

@@ -1,0 +1,88 @@
+"""Small data the data_tools tests build for themselves: IDX bytes, tiny stores, a CLI runner."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from data_tools.store import ClassTable, StoreWriter
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def idx_images_bytes(images: np.ndarray, magic: int = 0x00000803) -> bytes:
+    """An IDX3 file's bytes for uint8 (N, rows, cols)."""
+    count, rows, cols = images.shape
+    return struct.pack(">IIII", magic, count, rows, cols) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels_bytes(labels: np.ndarray, magic: int = 0x00000801) -> bytes:
+    """An IDX1 file's bytes for uint8 (N,)."""
+    return struct.pack(">II", magic, len(labels)) + np.asarray(labels, dtype=np.uint8).tobytes()
+
+
+def random_digits(count: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random uint8 images (count, size, size) and labels 0..9 (every digit present if count >= 10)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(count, size, size), dtype=np.uint8)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    return images, labels
+
+
+def write_idx_dir(folder: Path, split: str, images: np.ndarray, labels: np.ndarray, gz: bool = False) -> tuple[Path, Path]:
+    """Write an MNIST-style pair of IDX files for `split` into `folder`; return their paths."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    suffix = ".gz" if gz else ""
+    folder.mkdir(parents=True, exist_ok=True)
+    images_path = folder / f"{prefix}-images-idx3-ubyte{suffix}"
+    labels_path = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
+    pack = gzip.compress if gz else bytes
+    images_path.write_bytes(pack(idx_images_bytes(images)))
+    labels_path.write_bytes(pack(idx_labels_bytes(labels)))
+    return images_path, labels_path
+
+
+def write_tiny_store(path: Path, count: int = 12, size: int = 8, classes: tuple[str, ...] = ("a", "b", "啊"), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A small valid store with two sources; returns (images, labels) written."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(count, size, size), dtype=np.uint8)
+    labels = rng.integers(0, len(classes), size=count).astype(np.int32)
+    with StoreWriter(path, size, ClassTable(list(classes)), ["font A", "font B"], {"test": True}) as writer:
+        writer.append(images, labels, np.arange(count) % 2)
+    return images, labels
+
+
+def run_module(module: str, *args: str | os.PathLike, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m MODULE ARGS` in a fresh process, importable whether installed or not."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout,
+    )
+
+
+def run_data_tools(*args: str | os.PathLike, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return run_module("data_tools", *args, cwd=cwd)
+
+
+def run_cond_lsgan(*args: str | os.PathLike, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return run_module("cond_lsgan", *args, cwd=cwd)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragments: str) -> None:
+    """Exit code 2, a single `PROG: error:` line naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

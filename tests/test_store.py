@@ -1,0 +1,163 @@
+"""The glyph store: round trips, lazy access, validation messages, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+from data_tools.errors import InputError
+from data_tools.store import ClassTable, LazyStore, StoreError, StoreWriter, read_store, validate_store
+from helpers import write_tiny_store
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_round_trip_with_several_batches(tmp_path, compression):
+    path = tmp_path / "glyphs.h5"
+    rng = np.random.default_rng(1)
+    batches = [rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8) for n in (5, 1, 7)]
+    labels = [rng.integers(0, 4, size=len(b)) for b in batches]
+    classes = ClassTable(["0", "啊", "ab", "z"])
+    with StoreWriter(path, 6, classes, ["font A"], {"seed": 3, "note": "中文"}, compression=compression) as writer:
+        writer.append(batches[0], labels[0], 0)
+        second = writer.add_source("font B")
+        writer.append(batches[1], labels[1], second)
+        writer.append(batches[2], labels[2], [0, 1, 0, 1, 0, 1, 0])
+
+    glyphs = read_store(path)
+    np.testing.assert_array_equal(glyphs.images, np.concatenate(batches))
+    np.testing.assert_array_equal(glyphs.labels, np.concatenate(labels))
+    np.testing.assert_array_equal(glyphs.source_ids, [0] * 5 + [1] + [0, 1, 0, 1, 0, 1, 0])
+    assert glyphs.labels.dtype == np.int32
+    assert glyphs.classes.text == ["0", "啊", "ab", "z"]
+    assert glyphs.classes.codepoint == [ord("0"), ord("啊"), -1, ord("z")]
+    assert glyphs.sources == ["font A", "font B"]
+    assert glyphs.provenance == {"seed": 3, "note": "中文"}
+    assert glyphs.image_size == 6 and len(glyphs) == 13
+    assert validate_store(path).compression == compression
+
+
+def test_lazy_store_matches_read_store_and_pickles(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    images, labels = write_tiny_store(path, count=9)
+    lazy = LazyStore(path)
+    assert len(lazy) == 9
+    for index in range(9):
+        image, label = lazy[index]
+        np.testing.assert_array_equal(image, images[index])
+        assert label == labels[index]
+    copy = pickle.loads(pickle.dumps(lazy))  # after the handle is open: it must not travel
+    assert copy._file is None
+    image, label = copy[4]
+    np.testing.assert_array_equal(image, images[4])
+    assert label == labels[4]
+    assert copy.summary.classes.text == ["a", "b", "啊"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StoreError, match="no such file"):
+        read_store(tmp_path / "absent.h5")
+
+
+def test_non_hdf5_bytes(tmp_path):
+    path = tmp_path / "fake.h5"
+    path.write_bytes(b"this is not HDF5 at all" * 10)
+    with pytest.raises(InputError, match="not an HDF5 file"):
+        validate_store(path)
+
+
+def test_hdf5_without_format_attribute(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as file:
+        file["images"] = np.zeros((2, 4, 4), np.uint8)
+    with pytest.raises(StoreError, match="not a glyph store"):
+        LazyStore(path)
+
+
+def test_newer_version(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    write_tiny_store(path)
+    with h5py.File(path, "r+") as file:
+        file.attrs["version"] = 2
+    with pytest.raises(StoreError, match="version 2 is newer"):
+        read_store(path)
+
+
+def test_label_out_of_range_in_file(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    write_tiny_store(path, count=12)
+    with h5py.File(path, "r+") as file:
+        file["labels"][7] = 3  # three classes: valid labels are 0..2
+    with pytest.raises(StoreError, match=r"label 3 is out of range \[0, 3\) at sample 7"):
+        validate_store(path)
+
+
+def test_class_and_codepoint_lengths_differ(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    write_tiny_store(path)
+    with h5py.File(path, "r+") as file:
+        del file["classes/codepoint"]
+        file["classes/codepoint"] = np.array([97, 98], np.int32)
+    with pytest.raises(StoreError, match="glyphs.h5: class table has 3 names but 2 code points"):
+        read_store(path)
+
+
+def test_writer_rejects_bad_batches(tmp_path):
+    with StoreWriter(tmp_path / "x.h5", 4, ["a", "b"]) as writer:
+        with pytest.raises(InputError, match=r"label 2 is out of range \[0, 2\)"):
+            writer.append(np.zeros((1, 4, 4), np.uint8), [2], 0)
+        with pytest.raises(InputError, match=r"shape \(n, 4, 4\)"):
+            writer.append(np.zeros((1, 5, 5), np.uint8), [0], 0)
+        writer.add_source("font")
+        writer.append(np.zeros((1, 4, 4), np.uint8), [1], 0)
+    assert read_store(tmp_path / "x.h5").labels.tolist() == [1]
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temporaries(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    images, labels = write_tiny_store(path)
+    with pytest.raises(RuntimeError, match="boom"):
+        with StoreWriter(path, 8, ["x"], ["font"]) as writer:
+            writer.append(np.full((3, 8, 8), 255, np.uint8), [0, 0, 0], 0)
+            raise RuntimeError("boom")
+    assert [p.name for p in tmp_path.iterdir()] == ["glyphs.h5"]
+    glyphs = read_store(path)
+    np.testing.assert_array_equal(glyphs.images, images)
+    np.testing.assert_array_equal(glyphs.labels, labels)
+
+
+def test_empty_write_is_an_error_and_leaves_nothing(tmp_path):
+    with pytest.raises(InputError, match="no images"):
+        with StoreWriter(tmp_path / "empty.h5", 8, ["x"], ["font"]):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_class_table_rejects_duplicates():
+    with pytest.raises(StoreError, match="repeated: a, 啊"):
+        ClassTable(["a", "啊", "b", "a", "啊"])
+
+
+def test_class_table_index():
+    table = ClassTable(["0", "1", "啊"])
+    assert table.index("啊") == 2
+    with pytest.raises(InputError, match="'x' is not in the class table"):
+        table.index("x")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_tiny_store(tmp_path / "glyphs.h5")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "glyphs.h5").stat().st_mode & 0o777 == 0o644
+
+
+def test_class_table_accepts_numpy_code_points():
+    table = ClassTable(["a", "啊"], codepoint=np.array([97, 21834], dtype=np.int32))
+    assert table.codepoint == [97, 21834] and all(type(c) is int for c in table.codepoint)
+    assert ClassTable(["ab", "c"]).codepoint == [-1, 99]
