@@ -1,4 +1,3 @@
-"""`python -m data_tools` runs the `data-tools` command."""
 """`python -m data_tools` runs the data-tools CLI."""
 
 from .cli import main
