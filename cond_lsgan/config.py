@@ -1,0 +1,177 @@
+"""Run configuration: dataclasses, TOML loading and `section.key=value` overrides.
+
+A config is data, not code: three sections (`model`, `loss`, `train`) of typed fields.
+A TOML file sets some of them, command-line overrides set more, and every key is checked
+against the dataclass fields, so a typo is an error that lists the valid names instead
+of a silently ignored setting. The resolved config is saved in every run folder and
+checkpoint, which is all `generate` needs to rebuild the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from data_tools.errors import InputError
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "seed32"  # a name from cond_lsgan.models.ARCHITECTURES
+    z_dim: int = 100  # length of the noise vector
+    num_classes: int = 0  # 0: take it from the dataset's class table; else must match it
+
+
+@dataclass
+class LossConfig:
+    kind: str = "lsgan"  # "lsgan" (least squares) or "bce" (regular GAN, sigmoid cross-entropy)
+    a: float = 0.0  # LSGAN target for fake samples in D's loss
+    b: float = 1.0  # LSGAN target for real samples in D's loss
+    c: float = 1.0  # LSGAN target G wants D to output for fake samples
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10000  # total optimisation steps (one G and one D update each)
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    order: str = "g_then_d"  # "g_then_d" (the seed: D reuses G's images) or "d_then_g" (the paper)
+    ema_decay: float = 0.999  # generator weight averaging; 0 disables it
+    precision: str = "fp32"
+    device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
+    seed: int = 0
+    log_every: int = 100  # steps between metrics.jsonl lines
+    sample_every: int = 1000  # steps between sample grids
+    checkpoint_every: int = 1000  # steps between checkpoints
+    keep_checkpoints: int = 3  # newest checkpoints kept in the run folder
+    grid_size: int = 64  # images in each sample grid
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "loss.kind": ("lsgan", "bce"),
+    "train.order": ("g_then_d", "d_then_g"),
+    "train.precision": ("fp32",),
+}
+POSITIVE = ("model.z_dim", "train.steps", "train.batch_size", "train.log_every", "train.sample_every",
+            "train.checkpoint_every", "train.keep_checkpoints", "train.grid_size", "train.lr_g", "train.lr_d")
+
+
+def config_from_dict(values: dict[str, Any], origin: str = "config") -> Config:
+    """Build a Config from nested dicts, rejecting unknown sections and keys."""
+    config = Config()
+    for section_name, section_values in values.items():
+        section = _section(config, section_name, origin)
+        if not isinstance(section_values, dict):
+            raise InputError(f"{origin}: [{section_name}] must be a table of settings")
+        for key, value in section_values.items():
+            _set(section, section_name, key, value, origin)
+    check_config(config)
+    return config
+
+
+def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Config:
+    """Read a TOML file (or start from defaults when `path` is None) and apply overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"config file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise InputError(f"{path}: invalid TOML ({error})") from None
+    config = config_from_dict(values, origin=str(path or "defaults"))
+    return apply_overrides(config, overrides)
+
+
+def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+    """Apply `section.key=value` strings; each value is parsed as the field's type."""
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        section_name, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            raise InputError(f"override {item!r} must look like section.key=value (e.g. train.steps=300)")
+        section = _section(config, section_name, "override")
+        _set(section, section_name, key, _parse_value(section, section_name, key, text.strip()), "override")
+    check_config(config)
+    return config
+
+
+def check_config(config: Config) -> None:
+    """Reject values that are of the right type but make no sense."""
+    for name, allowed in CHOICES.items():
+        value = _get(config, name)
+        if value not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    for name in POSITIVE:
+        if _get(config, name) <= 0:
+            raise InputError(f"{name} must be positive, got {_get(config, name)}")
+    if config.model.num_classes < 0:
+        raise InputError(f"model.num_classes must be 0 (from the data) or positive, got {config.model.num_classes}")
+    if not 0.0 <= config.train.ema_decay < 1.0:
+        raise InputError(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
+    for name in ("train.beta1", "train.beta2"):
+        if not 0.0 <= _get(config, name) < 1.0:
+            raise InputError(f"{name} must be in [0, 1), got {_get(config, name)}")
+
+
+def _get(config: Config, name: str) -> Any:
+    section, key = name.split(".")
+    return getattr(getattr(config, section), key)
+
+
+def _section(config: Config, name: str, origin: str) -> Any:
+    sections = [f.name for f in dataclasses.fields(config)]
+    if name not in sections:
+        raise InputError(f"{origin}: unknown section {name!r}; valid sections: {', '.join(sections)}")
+    return getattr(config, name)
+
+
+def _field_types(section: Any) -> dict[str, type]:
+    return {f.name: type(f.default) for f in dataclasses.fields(section)}
+
+
+def _set(section: Any, section_name: str, key: str, value: Any, origin: str) -> None:
+    types = _field_types(section)
+    if key not in types:
+        raise InputError(f"{origin}: unknown key {section_name}.{key}; valid keys: "
+                         + ", ".join(f"{section_name}.{k}" for k in types))
+    expected = types[key]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        raise InputError(f"{origin}: {section_name}.{key} must be {expected.__name__}, got {value!r}")
+    setattr(section, key, value)
+
+
+def _parse_value(section: Any, section_name: str, key: str, text: str) -> Any:
+    expected = _field_types(section).get(key)
+    if expected is None:
+        return text  # _set reports the unknown key with the valid names
+    try:
+        if expected is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if expected is int:
+            return int(text)
+        if expected is float:
+            return float(text)
+    except ValueError:
+        raise InputError(f"override {section_name}.{key}={text!r}: expected {expected.__name__}") from None
+    return text

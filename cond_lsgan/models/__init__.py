@@ -1,0 +1,41 @@
+"""Model registry: architecture name -> builder, and the pixel mapping each model uses.
+
+A builder takes (z_dim, num_classes, image_size) and returns (generator, discriminator).
+A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 1]; "sigmoid": [0, 1]),
+`conditional`, `sample_z(n, generator, device)` and `forward(z, labels)`; a discriminator
+has `forward(images, labels)` returning raw scores (N, 1).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from data_tools.errors import InputError
+
+from . import seed32
+
+ARCHITECTURES: dict[str, Callable[[int, int, int], tuple[nn.Module, nn.Module]]] = {
+    "seed32": seed32.build,
+}
+
+
+def build_models(arch: str, z_dim: int, num_classes: int, image_size: int) -> tuple[nn.Module, nn.Module]:
+    if arch not in ARCHITECTURES:
+        raise InputError(f"unknown model.arch {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](z_dim, num_classes, image_size)
+
+
+def pixels_to_model(images: Tensor, output_range: str) -> Tensor:
+    """uint8 (N, H, W) glyphs -> float (N, 1, H, W) in the generator's output range."""
+    x = images.unsqueeze(1).float()
+    return x / 127.5 - 1.0 if output_range == "tanh" else x / 255.0
+
+
+def model_to_pixels(images: Tensor, output_range: str) -> Tensor:
+    """Generator output (N, 1, H, W) -> uint8 (N, H, W), rounded and clipped."""
+    x = images.detach().float().squeeze(1)
+    x = (x + 1.0) * 127.5 if output_range == "tanh" else x * 255.0
+    return x.round().clamp(0, 255).to(torch.uint8)
