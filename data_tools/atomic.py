@@ -34,7 +34,10 @@ def atomic_output(destination: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         _fsync(temporary)
-        os.replace(temporary, destination)
+        try:
+            os.replace(temporary, destination)
+        except OSError as error:  # e.g. the destination is a folder: bad input, not a bug
+            raise InputError(f"cannot write {destination}: {error.strerror or error}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
