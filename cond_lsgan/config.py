@@ -22,7 +22,12 @@ from data_tools.errors import InputError
 class ModelConfig:
     arch: str = "seed32"  # a name from cond_lsgan.models.ARCHITECTURES
     z_dim: int = 100  # length of the noise vector
+    conditional: bool = False  # G and D take the class label (paper28 always does)
     num_classes: int = 0  # 0: take it from the dataset's class table; else must match it
+    embed_dim: int = 256  # size of the label mapping Φ(y)
+    width: float = 1.0  # multiplies every hidden layer's width (paper28)
+    label_concat: str = "fused"  # tiled-label concatenation before a conv: "fused" bias map or "naive"
+    d_label_into_input: bool = False  # also concatenate the tiled label to D's input image (paper28)
 
 
 @dataclass
@@ -42,7 +47,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     order: str = "g_then_d"  # "g_then_d" (the seed: D reuses G's images) or "d_then_g" (the paper)
-    ema_decay: float = 0.999  # generator weight averaging; 0 disables it
+    ema_decay: float = 0.999  # generator weight averaging (warmed up over the first steps); 0 disables it
     precision: str = "fp32"
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
     seed: int = 0
@@ -64,11 +69,12 @@ class Config:
 
 
 CHOICES = {
+    "model.label_concat": ("fused", "naive"),
     "loss.kind": ("lsgan", "bce"),
     "train.order": ("g_then_d", "d_then_g"),
     "train.precision": ("fp32",),
 }
-POSITIVE = ("model.z_dim", "train.steps", "train.batch_size", "train.log_every", "train.sample_every",
+POSITIVE = ("model.z_dim", "model.embed_dim", "model.width", "train.steps", "train.batch_size", "train.log_every", "train.sample_every",
             "train.checkpoint_every", "train.keep_checkpoints", "train.grid_size", "train.lr_g", "train.lr_d")
 
 

@@ -1,9 +1,10 @@
 """Model registry: architecture name -> builder, and the pixel mapping each model uses.
 
-A builder takes (z_dim, num_classes, image_size) and returns (generator, discriminator).
-A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 1]; "sigmoid": [0, 1]),
-`conditional`, `sample_z(n, generator, device)` and `forward(z, labels)`; a discriminator
-has `forward(images, labels)` returning raw scores (N, 1).
+A builder takes (model config, num_classes, image_size) and returns (generator,
+discriminator). A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 1];
+"sigmoid": [0, 1]), `conditional`, `sample_z(n, generator, device)` and
+`forward(z, labels)`; a discriminator has `forward(images, labels)` returning raw scores
+(N, 1). Labels are class indices (N,) or, for conditional models, soft labels (N, C).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from torch import Tensor, nn
 
 from data_tools.errors import InputError
 
-from . import seed32
+from ..config import ModelConfig
+from . import paper28, seed32
 
-ARCHITECTURES: dict[str, Callable[[int, int, int], tuple[nn.Module, nn.Module]]] = {
+ARCHITECTURES: dict[str, Callable[[ModelConfig, int, int], tuple[nn.Module, nn.Module]]] = {
     "seed32": seed32.build,
+    "paper28": paper28.build,
 }
 
 
-def build_models(arch: str, z_dim: int, num_classes: int, image_size: int) -> tuple[nn.Module, nn.Module]:
-    if arch not in ARCHITECTURES:
-        raise InputError(f"unknown model.arch {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](z_dim, num_classes, image_size)
+def build_models(model: ModelConfig, num_classes: int, image_size: int) -> tuple[nn.Module, nn.Module]:
+    if model.arch not in ARCHITECTURES:
+        raise InputError(f"unknown model.arch {model.arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[model.arch](model, num_classes, image_size)
 
 
 def pixels_to_model(images: Tensor, output_range: str) -> Tensor:
