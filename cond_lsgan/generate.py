@@ -1,27 +1,39 @@
-"""Sampling from a checkpoint alone: grids (PNG) and generated glyph stores (HDF5).
+"""Sampling from a checkpoint alone: grids (PNG), labelled glyph stores (HDF5), PNG folders.
 
 Everything needed to rebuild the generator (its config, class table and image size)
 travels in the checkpoint, so no training data is needed. The EMA weights are used by
-default, in eval mode. Generated stores use the same format as real data, with one
-source naming the run, so they can be inspected and merged like any other set.
+default, in eval mode. A conditional model generates the classes asked for, by
+character (`--chars 永和`), by index (`--classes 0,5-9`) or all of them; the output
+keeps the model's whole class table, so generated sets merge with real ones by class
+text. An unconditional model writes one class, "generated". Images are generated in
+class-major order from one noise stream seeded by `seed`, so the same arguments give
+the same images.
 """
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch import nn
+from PIL import Image
+from torch import Tensor, nn
 
 from data_tools.errors import InputError
-from data_tools.grid import image_grid, save_png
+from data_tools.grid import save_png
 from data_tools.store import ClassTable, StoreWriter
 
 from .checkpoint import file_digest, load_checkpoint
 from .config import config_from_dict
 from .models import build_models, model_to_pixels
+from .grids import captioned_grid, spread_classes
+from .models.embedding import soft_labels
 from .training import resolve_device
 
 UNCONDITIONAL_CLASS = "generated"
@@ -40,11 +52,17 @@ class LoadedGenerator:
         self.classes = ClassTable.from_dict(state["classes"])
         self.image_size = int(state["image_size"])
         self.step = int(state["step"])
-        model = self.config.model
-        self.generator: nn.Module = build_models(model.arch, model.z_dim, len(self.classes), self.image_size)[0]
-        self.generator.load_state_dict(state["generator_ema" if weights == "ema" else "generator"])
+        self.generator: nn.Module = build_models(self.config.model, len(self.classes), self.image_size)[0]
+        try:
+            self.generator.load_state_dict(state["generator_ema" if weights == "ema" else "generator"])
+        except RuntimeError as error:
+            raise InputError(f"{self.path}: weights do not fit its own model config ({str(error).splitlines()[0]})") from None
         self.generator.to(self.device).eval().requires_grad_(False)
         self.weights = weights
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.generator.conditional)
 
     @property
     def run_name(self) -> str:
@@ -52,44 +70,196 @@ class LoadedGenerator:
         parent = self.path.resolve().parent
         return parent.parent.name if parent.name == "checkpoints" else parent.name
 
+    def provenance(self, command: str, seed: int, truncation: float | None) -> dict:
+        return {
+            "command": command, "checkpoint": str(self.path), "checkpoint_sha256": file_digest(self.path),
+            "step": self.step, "seed": seed, "weights": self.weights, "truncation": truncation,
+            "trained_classes": len(self.classes),
+        }
+
+    def noise(self, n: int, rng: torch.Generator, truncation: float | None = None) -> Tensor:
+        """n noise vectors; with `truncation` T, values beyond ±T are redrawn (truncated sampling)."""
+        z = self.generator.sample_z(n, rng, self.device)
+        if truncation is not None:
+            if not truncation >= 0.05:
+                raise InputError(f"--truncation must be at least 0.05, got {truncation}")
+            outside = z.abs() > truncation
+            while outside.any():
+                z = torch.where(outside, self.generator.sample_z(n, rng, self.device), z)
+                outside = z.abs() > truncation
+        return z
+
     @torch.no_grad()
-    def images(self, n: int, seed: int = 0, batch_size: int = 256) -> Iterator[np.ndarray]:
-        """Yield uint8 batches (b, H, W), n images in all, reproducible from `seed`."""
+    def render(self, z: Tensor, labels: Tensor | None) -> np.ndarray:
+        """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C)."""
+        return model_to_pixels(self.generator(z, labels), self.generator.output_range).cpu().numpy()
+
+    def images(self, labels: Sequence[int] | None, n: int, seed: int = 0, batch_size: int = 256,
+               truncation: float | None = None) -> Iterator[np.ndarray]:
+        """Yield uint8 batches: one image per entry of `labels` (conditional) or `n` images."""
         rng = torch.Generator(self.device).manual_seed(seed)
-        for start in range(0, n, batch_size):
-            count = min(batch_size, n - start)
-            z = self.generator.sample_z(count, rng, self.device)
-            output = self.generator(z, None)
-            yield model_to_pixels(output, self.generator.output_range).cpu().numpy()
+        total = n if labels is None else len(labels)
+        for start in range(0, total, batch_size):
+            count = min(batch_size, total - start)
+            batch_labels = None if labels is None else torch.as_tensor(labels[start : start + count], device=self.device)
+            yield self.render(self.noise(count, rng, truncation), batch_labels)
 
 
-def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int = 0, device: str = "auto") -> Path:
-    """Write a PNG grid of `n` generated images."""
+def select_classes(classes: ClassTable, chars: str | None = None, indices: str | None = None, all_classes: bool = False) -> list[int]:
+    """Class indices chosen by characters, by an index list like "0,5-9", or all of them."""
+    if sum(x is not None and x is not False for x in (chars, indices, all_classes or None)) != 1:
+        raise InputError("choose the classes with exactly one of --chars, --classes or --all")
+    if all_classes:
+        return list(range(len(classes)))
+    if chars is not None:
+        wanted = [c for c in chars if not c.isspace() and c != ","]
+        missing = [c for c in dict.fromkeys(wanted) if c not in classes.text]
+        if missing:
+            raise InputError(f"not in the model's class table ({len(classes)} classes): {''.join(missing[:20])}")
+        if not wanted:
+            raise InputError("--chars is empty")
+        return [classes.index(c) for c in wanted]
+    return parse_index_list(indices, len(classes))
+
+
+def parse_index_list(text: str, count: int) -> list[int]:
+    """ "0,5-9" -> [0, 5, 6, 7, 8, 9], each checked against [0, count)."""
+    chosen: list[int] = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise InputError(f"--classes: {part!r} is not an index or a range like 5-9")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if last < first or last >= count:
+            raise InputError(f"--classes: {part.strip()} is outside the model's classes 0-{count - 1}")
+        chosen.extend(range(first, last + 1))
+    return chosen
+
+
+def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indices: str | None,
+                all_classes: bool) -> list[int] | None:
+    """The label of every image to generate (class-major), or None for an unconditional model."""
+    if per_class < 1:
+        raise InputError(f"the number of images (per class) must be positive, got {per_class}")
+    chosen = chars is not None or indices is not None or all_classes
+    if not loaded.conditional:
+        if chosen:
+            raise InputError("this model is unconditional: it cannot generate chosen classes (use --n)")
+        return None
+    if not chosen:
+        raise InputError("this model is conditional: choose classes with --chars, --classes or --all, and --per-class N")
+    return [c for c in select_classes(loaded.classes, chars, indices, all_classes) for _ in range(per_class)]
+
+
+def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, chars: str | None = None,
+                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
+                   truncation: float | None = None, device: str = "auto", weights: str = "ema") -> int:
+    """Write generated images to a glyph store; returns the count.
+
+    Conditional models: `per_class` images of each class chosen by `chars`, `indices`
+    ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all.
+    """
+    loaded = LoadedGenerator(checkpoint, device, weights)
+    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
+    provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
+    written = 0
+    with StoreWriter(out, loaded.image_size, classes, [f"generated:{loaded.run_name}"], provenance) as writer:
+        for batch in loaded.images(labels, per_class, seed, batch_size, truncation):
+            batch_labels = np.zeros(len(batch)) if labels is None else labels[written : written + len(batch)]
+            writer.append(batch, batch_labels, 0)
+            written += len(batch)
+    return written
+
+
+def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, chars: str | None = None,
+                  indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
+                  truncation: float | None = None, device: str = "auto", weights: str = "ema") -> int:
+    """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
+
+    The folder is built under a temporary name and renamed when complete; an existing
+    non-empty DIR is never written into.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
+    loaded = LoadedGenerator(checkpoint, device, weights)
+    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        rows, counters = [], {}
+        flat_labels = labels if labels is not None else [0] * per_class
+        images = (image for batch in loaded.images(labels, per_class, seed, batch_size, truncation) for image in batch)
+        for label, image in zip(flat_labels, images):
+            folder = f"{label}_{_safe_name(names[label])}"
+            number = counters.get(label, 0)
+            counters[label] = number + 1
+            path = Path(folder) / f"{number:05d}.png"
+            (building / folder).mkdir(exist_ok=True)
+            _save_glyph_png(image, building / path)
+            rows.append((path.as_posix(), label, names[label]))
+        with open(building / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "class_index", "class_text"])
+            writer.writerows(rows)
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(building, out_dir)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return len(rows)
+
+
+def _save_glyph_png(image: np.ndarray, path: Path) -> None:
+    """One glyph as a greyscale PNG (its folder is renamed into place when all are written)."""
+    Image.fromarray(image, mode="L").save(path, format="PNG")
+
+
+def _safe_name(text: str) -> str:
+    """A class text usable as part of a folder name on any OS."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", text) or "_"
+
+
+def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int = 0, device: str = "auto",
+                chars: str | None = None, interpolate: str | None = None, truncation: float | None = None,
+                weights: str = "ema") -> Path:
+    """Write one PNG grid.
+
+    Unconditional: `n` images. Conditional: one row per chosen class (`chars`, else up
+    to 8 classes spread over the class table) with `n` columns of shared noise; or, with
+    `interpolate="A,B"`, `n` rows of noise by 9 columns of soft labels from A to B.
+    """
     if n < 1:
         raise InputError(f"--n must be positive, got {n}")
-    loaded = LoadedGenerator(checkpoint, device)
-    images = np.concatenate(list(loaded.images(n, seed)))
-    save_png(image_grid(images), out)
+    loaded = LoadedGenerator(checkpoint, device, weights)
+    rng = torch.Generator(loaded.device).manual_seed(seed)
+    if not loaded.conditional:
+        if chars or interpolate:
+            raise InputError("this model is unconditional: --chars and --interpolate need a conditional model")
+        images = np.concatenate(list(loaded.images(None, n, seed, truncation=truncation)))
+        save_png(captioned_grid(images, None), out)
+        return Path(out)
+    classes = loaded.classes
+    if interpolate is not None:
+        pair = [c for c in interpolate.split(",") if c]
+        if len(pair) != 2:
+            raise InputError(f"--interpolate takes two classes, like 永,和; got {interpolate!r}")
+        first, second = (classes.index(c) for c in pair)
+        weights = torch.linspace(0, 1, 9, device=loaded.device)
+        z = loaded.noise(n, rng, truncation).repeat_interleave(len(weights), dim=0)
+        mix = soft_labels(first, second, weights, len(classes)).repeat(n, 1)
+        images = loaded.render(z, mix)
+        captions = ([pair[0]] + [f"{w:.2f}" for w in weights[1:-1].tolist()] + [pair[1]]) * n
+        columns = len(weights)
+    else:
+        rows = select_classes(classes, chars=chars) if chars else spread_classes(len(classes), 8)
+        z = loaded.noise(n, rng, truncation).repeat(len(rows), 1)
+        labels = torch.tensor(rows, device=loaded.device).repeat_interleave(n)
+        images = loaded.render(z, labels)
+        captions = [classes.text[c] for c in labels.tolist()]
+        columns = n
+    save_png(captioned_grid(images, captions, columns), out)
     return Path(out)
-
-
-def generate_store(checkpoint: str | Path, out: str | Path, n: int, seed: int = 0, batch_size: int = 256,
-                   device: str = "auto") -> int:
-    """Write `n` generated images to a glyph store at `out`; returns the count written."""
-    if n < 1:
-        raise InputError(f"--n must be positive, got {n}")
-    loaded = LoadedGenerator(checkpoint, device)
-    provenance = {
-        "command": "cond-lsgan generate",
-        "checkpoint": str(loaded.path),
-        "checkpoint_sha256": file_digest(loaded.path),
-        "step": loaded.step,
-        "seed": seed,
-        "weights": loaded.weights,
-        "trained_classes": len(loaded.classes),
-    }
-    source = f"generated:{loaded.run_name}"
-    with StoreWriter(out, loaded.image_size, [UNCONDITIONAL_CLASS], [source], provenance) as writer:
-        for batch in loaded.images(n, seed, batch_size):
-            writer.append(batch, np.zeros(len(batch), dtype=np.int32), 0)
-    return n

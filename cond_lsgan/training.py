@@ -30,12 +30,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from data_tools.errors import InputError
-from data_tools.grid import image_grid, save_png
+from data_tools.grid import save_png
 from data_tools.store import ClassTable, read_store
 
 from .checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, load_config
 from .data import GlyphBatches
+from .grids import captioned_grid, spread_classes
 from .losses import make_loss
 from .models import build_models, model_to_pixels, pixels_to_model
 
@@ -96,7 +97,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     glyphs = read_store(data_path)
     num_classes = _check_class_count(config, glyphs.classes)
     torch.manual_seed(settings.seed)
-    generator, discriminator = build_models(config.model.arch, config.model.z_dim, num_classes, glyphs.image_size)
+    generator, discriminator = build_models(config.model, num_classes, glyphs.image_size)
     generator.to(device)
     discriminator.to(device)
     generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -127,10 +128,19 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     log.line(f"{origin} at step {step} of {settings.steps} on {device}; "
              f"data {data_path}: {len(glyphs)} images, {num_classes} classes")
 
-    # A fixed noise batch (and fixed labels) for sample grids, so grids compare step to step.
+    # Fixed noise (and, for a conditional model, fixed classes as rows) for sample grids,
+    # so grids compare step to step. The grid's RNG is separate from training's.
     grid_rng = torch.Generator(device).manual_seed(settings.seed + 1)
-    grid_z = generator.sample_z(settings.grid_size, grid_rng, device)
-    grid_labels = torch.arange(settings.grid_size, device=device) % num_classes
+    if generator.conditional:
+        rows = spread_classes(num_classes, 8)
+        columns = max(1, settings.grid_size // len(rows))
+        grid_z = generator.sample_z(columns, grid_rng, device).repeat(len(rows), 1)
+        grid_labels = torch.tensor(rows, device=device).repeat_interleave(columns)
+        grid_captions = [glyphs.classes.text[c] for c in grid_labels.tolist()]
+    else:
+        columns = None
+        grid_z = generator.sample_z(settings.grid_size, grid_rng, device)
+        grid_labels, grid_captions = None, None
 
     def snapshot(step: int) -> dict:
         return {
@@ -162,7 +172,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
         else:  # the paper: D step, then G step on the same z
             d_loss = _step(optimizer_d, loss.discriminator(discriminator(real, labels), discriminator(fake.detach(), labels)))
             g_loss = _step(optimizer_g, loss.generator(discriminator(fake, labels)))
-        _update_ema(generator_ema, generator, settings.ema_decay)
+        _update_ema(generator_ema, generator, min(settings.ema_decay, (1 + step) / (10 + step)))
         loss_sum += torch.stack([d_loss, g_loss])
         step += 1
 
@@ -173,7 +183,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
         if step % settings.sample_every == 0 or final:
             with torch.no_grad():
                 grid = model_to_pixels(generator_ema(grid_z, grid_labels), generator.output_range)
-            save_png(image_grid(grid.cpu().numpy()), run_dir / "samples" / f"step_{step:07d}.png")
+            save_png(captioned_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
         if step % settings.checkpoint_every == 0 or final:
             last_checkpoint = checkpoint_path(run_dir, step)
             save_checkpoint(snapshot(step), last_checkpoint)
@@ -195,7 +205,11 @@ def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> Tensor:
 
 @torch.no_grad()
 def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for weights; buffers (BN statistics) copied."""
+    """ema <- decay * ema + (1 - decay) * model for weights; buffers (BN statistics) copied.
+
+    The loop warms the decay up as (1 + step) / (10 + step) until it reaches
+    train.ema_decay, so early samples follow the model instead of its random init.
+    """
     ema_params, params = list(ema.parameters()), list(model.parameters())
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
     for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):

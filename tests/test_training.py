@@ -97,7 +97,7 @@ def test_regular_gan_loss_trains(digits, tmp_path):
 def test_generation_needs_only_the_checkpoint(digits, tmp_path):
     result = train(tiny_config("train.steps=2"), digits, tmp_path / "myrun")
     out = tmp_path / "gen.h5"
-    assert generate_store(result.checkpoint, out, n=21, seed=3, batch_size=8, device="cpu") == 21
+    assert generate_store(result.checkpoint, out, per_class=21, seed=3, batch_size=8, device="cpu") == 21
     generated = read_store(out)
     assert generated.images.shape == (21, 32, 32) and generated.images.dtype == np.uint8
     assert generated.classes.text == ["generated"] and generated.labels.tolist() == [0] * 21
@@ -105,9 +105,9 @@ def test_generation_needs_only_the_checkpoint(digits, tmp_path):
     assert generated.provenance["checkpoint_sha256"] == file_digest(result.checkpoint)
     assert generated.provenance["step"] == 2
     # Reproducible from the seed, batch size aside; another seed gives other images.
-    generate_store(result.checkpoint, tmp_path / "again.h5", n=21, seed=3, batch_size=21, device="cpu")
+    generate_store(result.checkpoint, tmp_path / "again.h5", per_class=21, seed=3, batch_size=21, device="cpu")
     np.testing.assert_array_equal(read_store(tmp_path / "again.h5").images, generated.images)
-    generate_store(result.checkpoint, tmp_path / "other.h5", n=21, seed=4, device="cpu")
+    generate_store(result.checkpoint, tmp_path / "other.h5", per_class=21, seed=4, device="cpu")
     assert not np.array_equal(read_store(tmp_path / "other.h5").images, generated.images)
     # The images are the EMA generator's output for the seed's noise.
     loaded = LoadedGenerator(result.checkpoint, device="cpu")

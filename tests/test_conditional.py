@@ -1,0 +1,101 @@
+"""Conditional training and generation end to end on tiny data: classes in, classes out."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cond_lsgan.config import Config, apply_overrides, load_config
+from cond_lsgan.generate import generate_pngs, generate_store, sample_grid, select_classes
+from cond_lsgan.training import train
+from data_tools.errors import InputError
+from data_tools.store import ClassTable, read_store, write_store
+from data_tools.synthetic import synthetic_digits
+from helpers import REPO_ROOT
+
+SMALL_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
+                 "model.width=0.125", "train.order=d_then_g", "train.batch_size=8", "train.device=cpu",
+                 "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2", "train.grid_size=12"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conditional")
+    write_store(folder / "digits.h5", synthetic_digits(40, size=28, seed=4))
+    return train(apply_overrides(Config(), [*SMALL_PAPER28, "train.steps=2"]), folder / "digits.h5", folder / "run").checkpoint
+
+
+def test_generates_the_requested_classes_in_order(checkpoint, tmp_path):
+    count = generate_store(checkpoint, tmp_path / "gen.h5", per_class=3, chars="73", seed=1, device="cpu")
+    generated = read_store(tmp_path / "gen.h5")
+    assert count == 6 and generated.images.shape == (6, 28, 28)
+    assert generated.classes.text == [str(d) for d in range(10)]  # the model's whole class table
+    assert generated.labels.tolist() == [7, 7, 7, 3, 3, 3]
+    assert not np.array_equal(generated.images[0], generated.images[1])  # different noise per image
+    generate_store(checkpoint, tmp_path / "range.h5", per_class=1, indices="0,5-7", device="cpu")
+    assert read_store(tmp_path / "range.h5").labels.tolist() == [0, 5, 6, 7]
+    generate_store(checkpoint, tmp_path / "all.h5", per_class=2, all_classes=True, device="cpu")
+    assert np.bincount(read_store(tmp_path / "all.h5").labels).tolist() == [2] * 10
+
+
+def test_class_selection_errors(checkpoint, tmp_path):
+    classes = ClassTable(["永", "和", "九"])
+    assert select_classes(classes, chars="九永") == [2, 0]
+    with pytest.raises(InputError, match="not in the model's class table \\(3 classes\\): 年月"):
+        select_classes(classes, chars="永年月")
+    with pytest.raises(InputError, match="outside the model's classes 0-2"):
+        select_classes(classes, indices="1-3")
+    with pytest.raises(InputError, match="exactly one of"):
+        select_classes(classes, chars="永", all_classes=True)
+    with pytest.raises(InputError, match="this model is conditional: choose classes"):
+        generate_store(checkpoint, tmp_path / "x.h5", per_class=2, device="cpu")
+    with pytest.raises(InputError, match="not in the model's class table"):
+        generate_store(checkpoint, tmp_path / "x.h5", per_class=2, chars="A", device="cpu")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_png_output_with_labels_csv(checkpoint, tmp_path):
+    out = tmp_path / "pngs"
+    assert generate_pngs(checkpoint, out, per_class=2, chars="41", device="cpu") == 4
+    with open(out / "labels.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["path"], r["class_index"], r["class_text"]) for r in rows] == [
+        ("4_4/00000.png", "4", "4"), ("4_4/00001.png", "4", "4"), ("1_1/00000.png", "1", "1"), ("1_1/00001.png", "1", "1")]
+    stored = generate_store(checkpoint, tmp_path / "same.h5", per_class=2, chars="41", device="cpu")
+    images = read_store(tmp_path / "same.h5").images
+    for row, image in zip(rows, images):  # the PNGs hold exactly the images the store gets
+        np.testing.assert_array_equal(np.asarray(Image.open(out / row["path"])), image)
+    with pytest.raises(InputError, match="already exists and is not an empty folder"):
+        generate_pngs(checkpoint, out, per_class=1, chars="4", device="cpu")
+    assert stored == 4
+
+
+def test_sample_grids(checkpoint, tmp_path):
+    rows = sample_grid(checkpoint, tmp_path / "rows.png", n=5, chars="123", device="cpu")
+    cell = 2 * 28 + 2
+    width, height = Image.open(rows).size
+    assert width == 5 * cell + 2 and height > 3 * cell  # 3 captioned rows of 5
+    path = sample_grid(checkpoint, tmp_path / "mix.png", n=2, interpolate="1,7", device="cpu")
+    assert Image.open(path).size[0] == 9 * cell + 2  # 9 mixing weights from 1 to 7
+    with pytest.raises(InputError, match="--interpolate takes two classes"):
+        sample_grid(checkpoint, tmp_path / "bad.png", interpolate="1", device="cpu")
+
+
+def test_shipped_conditional_configs_load():
+    for name, arch in (("hwdb3740", "paper28"), ("glyphs-cpu", "paper28"), ("mnist-cond", "seed32")):
+        config = load_config(REPO_ROOT / "configs" / f"{name}.toml")
+        assert config.model.arch == arch and config.model.conditional
+    paper = load_config(REPO_ROOT / "configs" / "hwdb3740.toml")
+    assert (paper.model.z_dim, paper.model.embed_dim, paper.train.order, paper.train.batch_size) == (1024, 256, "d_then_g", 64)
+
+
+def test_conditional_seed32_trains_and_resumes(tmp_path):
+    write_store(tmp_path / "digits.h5", synthetic_digits(32, size=32, seed=5))
+    overrides = ["model.conditional=true", "model.embed_dim=8", "train.batch_size=8", "train.device=cpu", "train.grid_size=10"]
+    result = train(apply_overrides(Config(), [*overrides, "train.steps=2"]), tmp_path / "digits.h5", tmp_path / "run")
+    assert result.step == 2
+    result = train(apply_overrides(Config(), [*overrides, "train.steps=3"]), tmp_path / "digits.h5", tmp_path / "run", resume="auto")
+    assert result.step == 3 and (tmp_path / "run" / "samples" / "step_0000003.png").is_file()
