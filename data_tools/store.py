@@ -16,8 +16,8 @@ A store holds one set of labelled character images. Layout (version 1):
 
 Write with `StoreWriter` (streams appended batches, so a large set never has to sit in
 memory; writes to a temporary file and renames it into place on success). Read with
-`read_store` (the whole set into memory, the usual case), `read_labels` (labels and
-sources only) or `LazyStore` (opens the file
+`read_store` (the whole set into memory, the usual case), `iter_batches` (in order,
+one batch in memory at a time), `read_labels` (labels and sources only) or `LazyStore` (opens the file
 on first access in each process, so it can be handed to DataLoader workers: an h5py
 handle must never cross a fork or be pickled). `validate_store` checks a file and
 returns a summary; every reader calls it, and every problem is an `InputError`.
@@ -30,7 +30,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -123,7 +123,9 @@ class StoreWriter:
 
     Use as a context manager. The file appears at `path` only when the `with` block
     ends without an exception; until then it lives under a temporary name beside it.
-    Sources may be given up front or added as they are met (`add_source`).
+    Sources may be given up front or added as they are met (`add_source`), and
+    `provenance` may be added to until the block ends: tables and attributes are written
+    on exit.
     """
 
     def __init__(
@@ -248,6 +250,23 @@ def read_labels(path: str | os.PathLike) -> tuple[StoreSummary, np.ndarray, np.n
     with _open(path) as file:
         summary = _validate(path, file)
         return summary, file["labels"][()], file["source_ids"][()]
+
+
+def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Validate `path`, then yield (images uint8 (n, H, W), labels (n,), source ids (n,)) in file order.
+
+    Memory stays at one batch whatever the size of the store. The file is open while the
+    generator runs and closed when it finishes or is closed.
+    """
+    if batch < 1:
+        raise InputError(f"batch size must be positive, got {batch}")
+    path = Path(path)
+    with _open(path) as file:
+        summary = _validate(path, file)
+        images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
+        for start in range(0, summary.num_images, batch):
+            stop = min(start + batch, summary.num_images)
+            yield images[start:stop], labels[start:stop], source_ids[start:stop]
 
 
 class LazyStore:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from data_tools.errors import InputError
-from data_tools.store import ClassTable, LazyStore, StoreError, StoreWriter, read_store, validate_store
+from data_tools.store import ClassTable, LazyStore, StoreError, StoreWriter, iter_batches, read_store, validate_store
 from helpers import write_tiny_store
 
 
@@ -161,3 +161,13 @@ def test_class_table_accepts_numpy_code_points():
     table = ClassTable(["a", "啊"], codepoint=np.array([97, 21834], dtype=np.int32))
     assert table.codepoint == [97, 21834] and all(type(c) is int for c in table.codepoint)
     assert ClassTable(["ab", "c"]).codepoint == [-1, 99]
+
+
+@pytest.mark.parametrize("batch", [1, 5, 12, 100])
+def test_iter_batches_reads_the_store_in_order(tmp_path, batch):
+    images, labels = write_tiny_store(tmp_path / "glyphs.h5", count=12)
+    parts = list(iter_batches(tmp_path / "glyphs.h5", batch))
+    assert len(parts) == -(-12 // batch) and all(len(p[0]) <= batch for p in parts)
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), images)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), labels)
+    np.testing.assert_array_equal(np.concatenate([p[2] for p in parts]), np.arange(12) % 2)
