@@ -2,7 +2,9 @@
 
 Used by `data-tools preview` and by training/generation for sample grids. Glyphs are
 shown as stored (light ink on dark), on a mid-grey canvas so neighbouring cells stay
-distinguishable.
+distinguishable. Pillow's default font has no CJK glyphs, so when captions hold
+non-ASCII text and no font is given, an installed CJK face is looked up
+(`fonts.find_cjk_caption_font`) rather than drawing boxes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_output
 from .errors import InputError
+from .fonts import find_cjk_caption_font
 
 GAP = 2  # pixels between cells and around the edge
 CANVAS = 96  # grey between cells: neither ink (255) nor background (0)
@@ -30,12 +33,14 @@ def image_grid(
     scale: int = 2,
     font_path: str | os.PathLike | None = None,
     font_size: int = DEFAULT_FONT_SIZE,
+    font_index: int = 0,
 ) -> Image.Image:
     """Tile uint8 (N, H, W) glyphs into one greyscale image, `scale` times enlarged.
 
     With `captions` (one per image) each cell gets its text in a strip beneath it; a
     caption wider than its cell is cut off rather than spilling onto its neighbour.
-    `font_path` picks the caption font (pass a CJK font for Chinese class names).
+    `font_path` (and `font_index`, the face of a .ttc collection) picks the caption
+    font; without one, non-ASCII captions get an installed CJK face if there is one.
     """
     images = np.asarray(images)
     if images.ndim != 3 or images.dtype != np.uint8 or images.shape[0] == 0:
@@ -48,7 +53,11 @@ def image_grid(
     columns = max(1, min(columns or math.ceil(math.sqrt(count)), count))
     rows = math.ceil(count / columns)
     cell_width, cell_height = width * scale, height * scale
-    font = _load_font(font_path, font_size) if captions is not None else None
+    if captions is not None and font_path is None and not all(str(c).isascii() for c in captions):
+        face = find_cjk_caption_font()
+        if face is not None:
+            font_path, font_index = face.path, face.index
+    font = _load_font(font_path, font_size, font_index) if captions is not None else None
     caption_height = _line_height(font) if font is not None else 0
     step_x = cell_width + GAP
     step_y = cell_height + caption_height + GAP
@@ -63,11 +72,11 @@ def image_grid(
     return grid
 
 
-def _load_font(font_path: str | os.PathLike | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _load_font(font_path: str | os.PathLike | None, size: int, index: int = 0) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     if font_path is None:
         return ImageFont.load_default(size=size)
     try:
-        return ImageFont.truetype(str(font_path), size=size)
+        return ImageFont.truetype(str(font_path), size=size, index=index)
     except OSError as error:
         raise InputError(f"{font_path}: cannot load font ({error})") from None
 

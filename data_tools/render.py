@@ -1,0 +1,526 @@
+"""Render a character set from font faces into a glyph store (`data-tools render`).
+
+One class per character, in charset order (so class i of every `gb2312-1` store is the
+same character); one source per face, named by the face's full name. Samples are in
+the order face, then character, then variant (variant 0 is the plain glyph, 1..K the
+`--augment` variants), whatever the number of worker processes.
+
+What gets dropped, and why, so that no sample is a box or a blank:
+- a character the face's cmap lacks is skipped before drawing (Pillow would draw a
+  .notdef box) and counted as `missing`;
+- a glyph that draws no ink is `blank`;
+- a bitmap that the face draws for more than `REPEAT_LIMIT` characters is a fallback
+  glyph (a box, a placeholder mapped in the cmap) and those characters are `repeated`;
+- a face whose glyphs are, character for character, identical to an earlier face's
+  (the Mono twin of a CJK face, the same file installed twice) adds nothing and is left
+  out as a duplicate.
+
+Each glyph is drawn `OVERSAMPLE` times larger than the output, cut to its ink box
+(`Image.getbbox` of the drawn pixels: the font's own bbox includes side bearings and
+line metrics), reduced with a Lanczos filter to fit `size - 2*margin` keeping its aspect
+ratio, and centred on its ink box. Ink is 255 on 0, the store's convention.
+
+Augmented variants get a random stroke-width change (blur, then re-threshold at a
+shifted level: cheap soft morphology), rotation and shear at the large size, then a
+random scale, aspect and shift in the fit. The random numbers of each variant come from
+(seed, face position, character index, variant), never from a shared stream, so a
+worker computes any glyph on its own and the output does not depend on the number of
+workers or the order they finish in.
+
+Work is split into chunks of one face's characters, sent in order to a process pool
+(`imap`); each worker opens each face once. The main process holds one face's results
+at a time (the repeated-bitmap and duplicate-face checks need the whole face: size^2 x
+(1 + augment) bytes per character, 29 MB for 3,755 characters at 28 px with
+`--augment 9`), then writes them with `StoreWriter`, so an interrupted or failed run
+leaves no file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .errors import InputError
+from .fonts import FontFace, discover_fonts, open_font_spec
+from .store import ClassTable, StoreWriter
+
+OVERSAMPLE = 4  # glyphs are drawn this many times larger than they are stored...
+MAX_DRAW_PX = 192  # ...but at most this large (2x at least), since FreeType's anti-aliasing is already fine there
+REPEAT_LIMIT = 3  # a bitmap drawn for more characters than this is a fallback glyph, not a character
+CHUNK_CHARACTERS = 64  # characters per task sent to a worker
+DEFAULT_MIN_COVERAGE = 0.9
+# Pan-CJK collections hold one face per region; those for other regions than mainland
+# China draw many characters in Japanese, Korean or Traditional forms.
+OTHER_REGION_TAGS = frozenset({"JP", "J", "KR", "K", "TC", "HC", "HK", "TW", "MO", "MBE"})
+
+# Augmentation ranges (output pixels and degrees).
+ROTATION_DEGREES = 6.0
+SHEAR = 0.15
+SCALE_RANGE = (0.82, 1.0)
+ASPECT_LOG_RANGE = 0.12  # width / height changes by up to exp(+-0.12)
+SHIFT_PX = 1.5
+STROKE_RANGE = (-0.5, 1.0)  # thinner .. thicker, as a fraction of the blur radius
+STROKE_BLUR = 0.5  # blur radius for the stroke change, in output pixels
+
+
+def draw_size(size: int) -> int:
+    """The pixel size glyphs are drawn at before they are reduced to `size`."""
+    return max(2 * size, min(OVERSAMPLE * size, MAX_DRAW_PX))
+
+
+@dataclass
+class FaceResult:
+    """What one face contributed: kept characters and why the others were dropped."""
+
+    face: FontFace
+    source: str | None = None  # source name in the store; None if the face was left out
+    rendered: int = 0  # characters kept (each with 1 + augment samples)
+    missing: list[str] = field(default_factory=list)
+    blank: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None
+
+
+class LeftOut(NamedTuple):
+    """A face `--all-fonts` did not use: `kind` is "region" or "coverage"."""
+
+    face: FontFace
+    kind: str
+    reason: str
+
+
+@dataclass
+class RenderReport:
+    out: Path
+    image_size: int
+    classes: int
+    samples: int
+    faces: list[FaceResult]
+    left_out: list[LeftOut]
+    empty_classes: list[str]
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_faces(
+    font_specs: Sequence[str], all_fonts: bool, characters: Sequence[str], min_coverage: float | None = None
+) -> tuple[list[FontFace], list[LeftOut]]:
+    """The faces for `--font SPEC ...` or `--all-fonts`, and those `--all-fonts` left out."""
+    if all_fonts:
+        faces, left_out = select_faces(discover_fonts(), characters, DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage)
+        if not faces:
+            raise InputError(
+                f"no installed font face covers enough of the {len(characters):,} characters "
+                f"({len(left_out)} faces looked at; see `data-tools fonts --charset`)"
+            )
+        return faces, left_out
+    if min_coverage is not None:
+        raise InputError("--min-coverage applies to --all-fonts only")
+    if not font_specs:
+        raise InputError("name at least one font (--font PATH[#FACE]) or use --all-fonts")
+    return [open_font_spec(spec) for spec in font_specs], []
+
+
+def select_faces(faces: Sequence[FontFace], characters: Sequence[str], min_coverage: float = DEFAULT_MIN_COVERAGE) -> tuple[list[FontFace], list[LeftOut]]:
+    """The faces `--all-fonts` uses, and those it leaves out with the reason.
+
+    Left out: faces tagged for another region (JP, KR, TC, HK, ...: see
+    OTHER_REGION_TAGS), and faces covering less than `min_coverage` of the characters.
+    """
+    if not 0.0 <= min_coverage <= 1.0:
+        raise InputError(f"--min-coverage must be between 0 and 1, got {min_coverage}")
+    chosen, left_out = [], []
+    for face in faces:
+        region = OTHER_REGION_TAGS.intersection(face.name.split())
+        if region:
+            left_out.append(LeftOut(face, "region", f"made for another region ({', '.join(sorted(region))})"))
+            continue
+        covered = sum(face.covers(characters))
+        if covered < min_coverage * len(characters):
+            left_out.append(LeftOut(face, "coverage", f"covers {covered:,} of {len(characters):,} characters ({covered / len(characters):.0%})"))
+            continue
+        chosen.append(face)
+    return chosen, left_out
+
+
+def render_glyphs(
+    out: str | os.PathLike,
+    characters: Sequence[str],
+    faces: Sequence[FontFace],
+    size: int = 28,
+    margin: int = 2,
+    augment: int = 0,
+    seed: int = 0,
+    workers: int = 1,
+    charset_name: str = "",
+    left_out: Sequence[LeftOut] = (),
+    compression: str | None = None,
+    progress: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+) -> RenderReport:
+    """Render `characters` from `faces` into a new glyph store at `out`.
+
+    `left_out` (faces a selection skipped) is only recorded in the report and the
+    provenance. `progress` shows a bar on stderr; `on_chunk(n)` is called after each
+    chunk of n characters arrives (an exception from it aborts the run cleanly).
+    """
+    characters = list(characters)
+    faces = list(faces)
+    _check_options(characters, faces, size, margin, augment, seed, workers)
+    presence = [face.covers(characters) for face in faces]
+    for face, present in zip(faces, presence):
+        if not any(present):
+            raise InputError(f"font {face.spec} ({face.name}) has none of the {len(characters):,} characters of {charset_name or 'the charset'}")
+    results = [FaceResult(face, missing=[c for c, p in zip(characters, present) if not p]) for face, present in zip(faces, presence)]
+    tasks = []  # (face position, character indices), in the order samples are stored
+    for position, present in enumerate(presence):
+        indices = [i for i, p in enumerate(present) if p]
+        tasks += [(position, tuple(indices[start : start + CHUNK_CHARACTERS])) for start in range(0, len(indices), CHUNK_CHARACTERS)]
+    job = _Job(tuple((str(face.path), face.index) for face in faces), tuple(characters), size, margin, augment, seed)
+    provenance = {
+        "command": "data-tools render",
+        "charset": charset_name,
+        "charset_size": len(characters),
+        "size": size,
+        "margin": margin,
+        "draw_size": draw_size(size),
+        "augment": augment,
+        "seed": seed,
+        "sample_order": "face, character, variant (0 = plain, 1..augment = augmented)",
+    }
+    from tqdm import tqdm  # imported here: only rendering shows a progress bar
+
+    bar_options = {"total": sum(map(sum, presence)), "unit": "char", "disable": not progress, "file": sys.stderr, "dynamic_ncols": True}
+    # the pool forks before the bar starts its monitor thread (forking a threaded process is unsafe)
+    with _chunk_results(job, tasks, workers) as chunks, tqdm(**bar_options) as bar:
+        with StoreWriter(out, size, ClassTable(characters), [], provenance, compression) as writer:
+            collector = _FaceCollector(job, results, writer)
+            for position, rendered in chunks:
+                collector.add(position, rendered)
+                bar.update(len(rendered))
+                if on_chunk is not None:
+                    on_chunk(len(rendered))
+            collector.finish()
+            writer.provenance["fonts"] = [_face_provenance(result) for result in results]
+            writer.provenance["left_out"] = [{**_face_identity(item.face), "reason": item.reason} for item in left_out]
+            samples = writer.count
+    covered = set()
+    for result, present in zip(results, presence):
+        if result.source is not None:
+            dropped = set(result.blank) | set(result.repeated)
+            covered.update(c for c, p in zip(characters, present) if p and c not in dropped)
+    empty = [c for c in characters if c not in covered]
+    return RenderReport(Path(out), size, len(characters), samples, results, list(left_out), empty)
+
+
+def format_report(report: RenderReport) -> str:
+    """The summary `data-tools render` prints: per face what was kept and what dropped."""
+    kept = [r for r in report.faces if r.source is not None]
+    lines = [
+        f"wrote {report.samples:,} glyphs ({report.image_size}x{report.image_size}) of {report.classes:,} classes "
+        f"from {len(kept)} face(s) to {report.out}"
+    ]
+    for result in report.faces:
+        if result.duplicate_of is not None:
+            continue
+        face = result.face
+        dropped = []
+        for label, chars in (("missing", result.missing), ("blank", result.blank), ("repeated", result.repeated)):
+            if chars:
+                dropped.append(f"{label} {len(chars):,}" + (f" ({_short(chars)})" if label != "missing" or len(chars) <= 20 else ""))
+        lines.append(f"  {result.rendered:>7,}  {face.name} ({face.spec})" + (f"; dropped: {', '.join(dropped)}" if dropped else ""))
+    duplicates: dict[str, list[str]] = {}
+    for result in report.faces:
+        if result.duplicate_of is not None:
+            duplicates.setdefault(result.duplicate_of, []).append(f"{result.face.name} ({result.face.spec})")
+    for original, copies in duplicates.items():
+        lines.append(f"left out, same glyphs as {original}: {'; '.join(copies)}")
+    regional = [item.face.name for item in report.left_out if item.kind == "region"]
+    if regional:
+        lines.append(f"left out, made for other regions (name one with --font to use it): {_names(regional)}")
+    coverage = [item for item in report.left_out if item.kind == "coverage"]
+    for item in coverage:
+        if not item.reason.startswith("covers 0 "):
+            lines.append(f"left out, too few characters: {item.face.name} ({item.face.spec}) {item.reason}")
+    none = [item.face.name for item in coverage if item.reason.startswith("covers 0 ")]
+    if none:
+        lines.append(f"left out, none of the characters: {_names(none)}")
+    if report.empty_classes:
+        lines.append(f"{len(report.empty_classes):,} classes have no samples: {_short(report.empty_classes)}")
+    return "\n".join(lines)
+
+
+def _names(names: Sequence[str], shown: int = 8) -> str:
+    text = ", ".join(names[:shown])
+    return f"{len(names)} faces: " + text + (f", ... (+{len(names) - shown})" if len(names) > shown else "")
+
+
+def _short(characters: Sequence[str], shown: int = 20) -> str:
+    text = "".join(characters[:shown])
+    return text + (f"... (+{len(characters) - shown:,})" if len(characters) > shown else "")
+
+
+def _check_options(characters, faces, size, margin, augment, seed, workers) -> None:
+    if not characters:
+        raise InputError("no characters to render")
+    if not faces:
+        raise InputError("no font faces to render from")
+    if size < 8:
+        raise InputError(f"--size must be at least 8, got {size}")
+    if margin < 0 or size - 2 * margin < 4:
+        raise InputError(f"--margin {margin} leaves no room in a {size}x{size} image")
+    if augment < 0:
+        raise InputError(f"--augment must be 0 or more, got {augment}")
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+
+
+def _face_identity(face: FontFace) -> dict:
+    return {"path": str(face.path), "index": face.index, "name": face.name, "sha256": face.sha256()}
+
+
+def _face_provenance(result: FaceResult) -> dict:
+    return {
+        **_face_identity(result.face),
+        "source": result.source,
+        "rendered": result.rendered,
+        "missing": len(result.missing),
+        "blank": "".join(result.blank),
+        "repeated": "".join(result.repeated),
+        "duplicate_of": result.duplicate_of,
+    }
+
+
+class _FaceCollector:
+    """Gathers one face's rendered characters, checks them as a whole, writes them."""
+
+    def __init__(self, job: "_Job", results: list[FaceResult], writer: StoreWriter) -> None:
+        self.job = job
+        self.results = results
+        self.writer = writer
+        self.position: int | None = None
+        self.items: list[tuple[int, bytes | None]] = []
+        self.digests: dict[bytes, str] = {}
+        self.names: set[str] = set()
+
+    def add(self, position: int, rendered: list[tuple[int, bytes | None]]) -> None:
+        if position != self.position:
+            self.finish()
+            self.position = position
+        self.items.extend(rendered)
+
+    def finish(self) -> None:
+        if self.position is None:
+            return
+        result = self.results[self.position]
+        characters, plain = self.job.characters, self.job.size * self.job.size
+        result.blank = [characters[i] for i, payload in self.items if payload is None]
+        drawn = [(i, payload) for i, payload in self.items if payload is not None]
+        counts = Counter(payload[:plain] for _, payload in drawn)
+        result.repeated = [characters[i] for i, payload in drawn if counts[payload[:plain]] > REPEAT_LIMIT]
+        kept = [(i, payload) for i, payload in drawn if counts[payload[:plain]] <= REPEAT_LIMIT]
+        digest = hashlib.sha256()
+        for i, payload in kept:
+            digest.update(i.to_bytes(4, "little") + payload[:plain])
+        key = digest.digest()
+        face = result.face
+        if key in self.digests:
+            result.duplicate_of = self.digests[key]
+        elif kept:
+            name = face.name if face.name not in self.names else f"{face.name} ({face.path.name}#{face.index})"
+            self.names.add(name)
+            self.digests[key] = name
+            result.source, result.rendered = name, len(kept)
+            source = self.writer.add_source(name)
+            images = np.frombuffer(b"".join(payload for _, payload in kept), dtype=np.uint8)
+            images = images.reshape(-1, self.job.size, self.job.size)
+            labels = np.repeat(np.array([i for i, _ in kept], dtype=np.int32), 1 + self.job.augment)
+            self.writer.append(images, labels, source)
+        self.position, self.items = None, []
+
+
+# ---- the work done in worker processes -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs, sent once when it starts."""
+
+    faces: tuple[tuple[str, int], ...]  # (path, face index) by face position
+    characters: tuple[str, ...]
+    size: int
+    margin: int
+    augment: int
+    seed: int
+
+
+_job: _Job | None = None
+_fonts: dict[int, ImageFont.FreeTypeFont] = {}
+
+
+def _start_worker(job: _Job, ignore_interrupt: bool) -> None:
+    global _job
+    if ignore_interrupt:  # Ctrl-C reaches the whole process group; the main process handles it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _job = job
+    _fonts.clear()
+
+
+def _render_chunk(task: tuple[int, tuple[int, ...]]) -> tuple[int, list[tuple[int, bytes | None]]]:
+    """Render one chunk: for each character index, its 1 + augment images as bytes, or None if blank."""
+    position, indices = task
+    job = _job
+    font = _fonts.get(position)
+    if font is None:
+        path, index = job.faces[position]
+        try:
+            font = ImageFont.truetype(path, draw_size(job.size), index=index, layout_engine=ImageFont.Layout.BASIC)
+        except OSError as error:
+            raise InputError(f"{path}#{index}: cannot load font ({error})") from None
+        _fonts[position] = font
+    rendered = []
+    for i in indices:
+        rendered.append((i, _render_character(font, job, position, i)))
+    return position, rendered
+
+
+def _render_character(font: ImageFont.FreeTypeFont, job: _Job, position: int, char_index: int) -> bytes | None:
+    big = draw_glyph(font, job.characters[char_index])
+    if big is None:
+        return None
+    plain = fit_glyph(big, job.size, job.margin)
+    if plain is None:
+        return None
+    parts = [plain]
+    for variant in range(1, job.augment + 1):
+        rng = np.random.default_rng((job.seed, position, char_index, variant))
+        parts.append(augment_glyph(big, job.size, job.margin, rng, job.size / font.size) or plain)
+    return b"".join(parts)
+
+
+def draw_glyph(font: ImageFont.FreeTypeFont, character: str) -> Image.Image | None:
+    """`character` drawn at the font's size, cut to its ink box plus a border; None if no ink."""
+    left, top, right, bottom = font.getbbox(character)
+    pad = max(2, font.size // 16)  # room for the stroke change and rotation of augmentation
+    canvas = Image.new("L", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), 0)
+    ImageDraw.Draw(canvas).text((pad - left, pad - top), character, font=font, fill=255)
+    box = canvas.getbbox()
+    if box is None:
+        return None
+    return canvas.crop((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad))
+
+
+def fit_glyph(big: Image.Image, size: int, margin: int, scale: float = 1.0, aspect: float = 1.0, shift: tuple[int, int] = (0, 0)) -> bytes | None:
+    """Reduce the ink of `big` to fit `size - 2*margin` (times `scale`), centred on its ink box.
+
+    Returns the size x size image's bytes, or None if nothing is left.
+    """
+    box = big.getbbox()
+    if box is None:
+        return None
+    width, height = (box[2] - box[0]) * aspect, box[3] - box[1]
+    factor = (size - 2 * margin) * scale / max(width, height)
+    small = big.resize((max(1, round(width * factor)), max(1, round(height * factor))), Image.LANCZOS, box=box, reducing_gap=2.0)
+    ink = small.getbbox()
+    if ink is None:
+        return None
+    x = (size - ink[0] - ink[2]) // 2
+    y = (size - ink[1] - ink[3]) // 2
+    # a shift never pushes ink out of the image
+    x += min(max(shift[0], -(x + ink[0])), size - (x + ink[2]))
+    y += min(max(shift[1], -(y + ink[1])), size - (y + ink[3]))
+    out = Image.new("L", (size, size), 0)
+    out.paste(small, (x, y))
+    return out.tobytes()
+
+
+def augment_glyph(big: Image.Image, size: int, margin: int, rng: np.random.Generator, reduction: float) -> bytes | None:
+    """One random variant of a drawn glyph (stroke width, rotation, shear, scale, aspect, shift).
+
+    `reduction` is output pixels per drawn pixel. Every random number is drawn up front,
+    in a fixed order, so the variant depends only on the generator's seed.
+    """
+    stroke, angle, shear, scale, aspect, dx, dy = rng.uniform(
+        [STROKE_RANGE[0], -ROTATION_DEGREES, -SHEAR, SCALE_RANGE[0], -ASPECT_LOG_RANGE, -SHIFT_PX, -SHIFT_PX],
+        [STROKE_RANGE[1], ROTATION_DEGREES, SHEAR, SCALE_RANGE[1], ASPECT_LOG_RANGE, SHIFT_PX, SHIFT_PX],
+    )
+    image = _change_stroke(big, stroke, max(1, round(STROKE_BLUR / reduction)))
+    image = _rotate_shear(image, angle, shear)
+    return fit_glyph(image, size, margin, scale, math.exp(aspect), (round(dx), round(dy)))
+
+
+def _change_stroke(image: Image.Image, amount: float, radius: int) -> Image.Image:
+    """Blur, then re-threshold at a level below (thicker) or above (thinner) the middle."""
+    level = 128 - 100 * amount
+    table = [min(255, max(0, round((value - level) * 4 + 128))) for value in range(256)]
+    changed = image.filter(ImageFilter.BoxBlur(radius)).point(table)
+    return changed if changed.getbbox() is not None else image  # never thin a hairline away
+
+
+def _rotate_shear(image: Image.Image, degrees: float, shear: float) -> Image.Image:
+    """Rotate and shear about the centre onto a canvas big enough to hold the result."""
+    theta = math.radians(degrees)
+    cos, sin = math.cos(theta), math.sin(theta)
+    forward = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, shear], [0.0, 1.0]])
+    width, height = image.size
+    corners = forward @ np.array([[-width, width, width, -width], [-height, -height, height, height]]) / 2
+    out_width, out_height = (int(math.ceil(2 * np.abs(corners[k]).max())) + 2 for k in (0, 1))
+    inverse = np.linalg.inv(forward)
+    cx, cy = out_width / 2, out_height / 2
+    a, b, d, e = inverse[0, 0], inverse[0, 1], inverse[1, 0], inverse[1, 1]
+    data = (a, b, width / 2 - a * cx - b * cy, d, e, height / 2 - d * cx - e * cy)
+    return image.transform((out_width, out_height), Image.AFFINE, data, resample=Image.BILINEAR)
+
+
+class _chunk_results:
+    """Context manager yielding (face position, rendered chunk) in task order.
+
+    With one worker the chunks are rendered in this process; otherwise by a pool that
+    is terminated on the way out, also when the caller is interrupted.
+    """
+
+    def __init__(self, job: _Job, tasks: list, workers: int) -> None:
+        self.job, self.tasks, self.workers = job, tasks, min(workers, max(1, len(tasks)))
+        self.pool = None
+
+    def __enter__(self):
+        if self.workers == 1:
+            _start_worker(self.job, ignore_interrupt=False)
+            return map(_render_chunk, self.tasks)
+        # Forked workers inherit "ignore Ctrl-C" from the start, before their initializer runs.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        try:
+            self.pool = multiprocessing.get_context().Pool(self.workers, initializer=_start_worker, initargs=(self.job, True))
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+        return self.pool.imap(_render_chunk, self.tasks)
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self.pool is not None:
+            if kind is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
