@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from .errors import InputError
-from .grid import image_grid
+from .grid import CANVAS, image_grid
 from .store import LazyStore, StoreSummary, read_labels
 
 SHOWN_CLASSES = 20
@@ -66,16 +67,76 @@ def _human_size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def preview_grid(path: str | os.PathLike, n: int = 64, seed: int = 0, columns: int | None = None) -> Image.Image:
-    """A grid of `n` randomly chosen samples (reproducible from `seed`), captioned with class text."""
+def preview_grid(
+    path: str | os.PathLike,
+    n: int = 64,
+    seed: int = 0,
+    columns: int | None = None,
+    classes: Sequence[str] | None = None,
+    per_class: int | None = None,
+) -> Image.Image:
+    """A grid of randomly chosen samples (reproducible from `seed`), captioned with class text.
+
+    By default `n` samples of any class. `classes` (class texts) limits the grid to those
+    classes. `per_class` shows that many samples of each class, one row per class (fewer
+    where a class has fewer): the given `classes`, or else n // per_class classes picked
+    at random among those that have samples, in class order. Only the shown samples'
+    images are read.
+    """
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
     if columns is not None and columns < 1:
         raise InputError(f"--columns must be at least 1, got {columns}")
+    if per_class is not None and per_class < 1:
+        raise InputError(f"--per-class must be at least 1, got {per_class}")
+    if per_class is not None and columns is not None:
+        raise InputError("--columns does not go with --per-class (each row is one class, --per-class wide)")
     store = LazyStore(path)
     rng = np.random.default_rng(seed)
-    indices = rng.choice(len(store), size=min(n, len(store)), replace=False)
-    samples = [store[int(index)] for index in indices]
-    images = np.stack([image for image, _ in samples])
-    captions = [store.summary.classes.text[label] for _, label in samples]
-    return image_grid(images, captions=captions, columns=columns)
+    if classes is None and per_class is None:
+        indices = rng.choice(len(store), size=min(n, len(store)), replace=False)
+        samples = [store[int(index)] for index in indices]
+        images = np.stack([image for image, _ in samples])
+        captions = [store.summary.classes.text[label] for _, label in samples]
+        return image_grid(images, captions=captions, columns=columns)
+
+    summary, labels, _ = read_labels(path)
+    table = summary.classes
+    if classes is not None:
+        shown = [_class_index(summary, text) for text in dict.fromkeys(classes)]  # repeats shown once
+        counts = np.bincount(labels, minlength=len(table))
+        for label in shown:
+            if counts[label] == 0:
+                raise InputError(f"{summary.path}: class {table.text[label]!r} has no samples")
+    else:
+        present = np.flatnonzero(np.bincount(labels, minlength=len(table)))
+        shown = sorted(rng.choice(present, size=min(len(present), max(1, n // per_class)), replace=False).tolist())
+    if per_class is None:
+        pool = np.flatnonzero(np.isin(labels, shown))
+        indices = rng.choice(pool, size=min(n, len(pool)), replace=False)
+        images = np.stack([store[int(index)][0] for index in indices])
+        return image_grid(images, captions=[table.text[labels[index]] for index in indices], columns=columns)
+
+    cells, captions = [], []
+    blank = np.full((summary.image_size, summary.image_size), CANVAS, dtype=np.uint8)
+    for label in shown:
+        members = np.flatnonzero(labels == label)
+        chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False))
+        cells += [store[int(index)][0] for index in chosen] + [blank] * (per_class - len(chosen))
+        captions += [table.text[label]] * len(chosen) + [""] * (per_class - len(chosen))
+    return image_grid(np.stack(cells), captions=captions, columns=per_class)
+
+
+def parse_class_list(text: str) -> list[str]:
+    """Class texts from a comma-separated list ("啊,阿"); blanks around names are ignored."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise InputError(f"--classes {text!r} has an empty name (write class texts separated by commas)")
+    return names
+
+
+def _class_index(summary: StoreSummary, text: str) -> int:
+    try:
+        return summary.classes.text.index(text)
+    except ValueError:
+        raise InputError(f"{summary.path} has no class {text!r} ({len(summary.classes):,} classes; see data-tools info)") from None

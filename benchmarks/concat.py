@@ -1,0 +1,84 @@
+"""Benchmark: paper28's discriminator, fused vs naive tiled-label concatenation.
+
+D forward + backward (the work of one D update on a real and a fake batch) at 3,740
+classes and batch 64, in one process, alternating fused and naive windows after a
+warm-up, in fp32 and under bf16 autocast. Prints JSON with steps/s per window, the
+medians and the median ratio fused/naive.
+
+    python benchmarks/concat.py [--classes 3740] [--batch 64] [--windows 5] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from cond_lsgan.config import ModelConfig
+from cond_lsgan.models import build_models
+
+
+def d_step(discriminator, images, labels, precision: str, device: torch.device) -> None:
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    with autocast:
+        scores = discriminator(images, labels)
+    scores.float().square().mean().backward()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=3740)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="D steps per window")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    _, discriminator = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=1024), args.classes, 28)
+    discriminator.to(device)
+    images = torch.rand(args.batch, 1, 28, 28, device=device)
+    labels = torch.randint(0, args.classes, (args.batch,), device=device)
+
+    def window(mode: str, precision: str) -> float:
+        discriminator.conv2.mode = mode
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            d_step(discriminator, images, labels, precision, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return args.steps / (time.perf_counter() - start)
+
+    results = {}
+    for precision in ("fp32", "bf16"):
+        for mode in ("fused", "naive"):
+            window(mode, precision)  # warm-up
+        rates = {"fused": [], "naive": []}
+        for _ in range(args.windows):
+            for mode in ("fused", "naive"):
+                rates[mode].append(window(mode, precision))
+        ratios = [f / n for f, n in zip(rates["fused"], rates["naive"])]
+        results[precision] = {
+            "fused_steps_per_s": [round(r, 2) for r in rates["fused"]],
+            "naive_steps_per_s": [round(r, 2) for r in rates["naive"]],
+            "fused_median": round(statistics.median(rates["fused"]), 2),
+            "naive_median": round(statistics.median(rates["naive"]), 2),
+            "median_ratio_fused_over_naive": round(statistics.median(ratios), 2),
+        }
+    print(json.dumps({
+        "benchmark": "paper28 D forward+backward, fused vs naive tiled-label concat",
+        "classes": args.classes, "batch": args.batch, "device": str(device),
+        "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "results": results,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
