@@ -26,13 +26,13 @@ from PIL import Image
 from torch import Tensor, nn
 
 from data_tools.errors import InputError
-from data_tools.grid import save_png
+from data_tools.grid import image_grid, save_png
 from data_tools.store import ClassTable, StoreWriter
 
 from .checkpoint import file_digest, load_checkpoint
 from .config import config_from_dict
 from .models import build_models, model_to_pixels
-from .grids import captioned_grid, spread_classes
+from .grids import spread_classes
 from .models.embedding import soft_labels
 from .training import resolve_device
 
@@ -240,7 +240,7 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
         if chars or interpolate:
             raise InputError("this model is unconditional: --chars and --interpolate need a conditional model")
         images = np.concatenate(list(loaded.images(None, n, seed, truncation=truncation)))
-        save_png(captioned_grid(images, None), out)
+        save_png(image_grid(images), out)
         return Path(out)
     classes = loaded.classes
     if interpolate is not None:
@@ -261,5 +261,5 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
         images = loaded.render(z, labels)
         captions = [classes.text[c] for c in labels.tolist()]
         columns = n
-    save_png(captioned_grid(images, captions, columns), out)
+    save_png(image_grid(images, captions, columns), out)
     return Path(out)

@@ -30,13 +30,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from data_tools.errors import InputError
-from data_tools.grid import save_png
+from data_tools.grid import image_grid, save_png
 from data_tools.store import ClassTable, read_store
 
 from .checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, load_config
 from .data import GlyphBatches
-from .grids import captioned_grid, spread_classes
+from .grids import spread_classes
 from .losses import make_loss
 from .models import build_models, model_to_pixels, pixels_to_model
 
@@ -183,7 +183,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
         if step % settings.sample_every == 0 or final:
             with torch.no_grad():
                 grid = model_to_pixels(generator_ema(grid_z, grid_labels), generator.output_range)
-            save_png(captioned_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
+            save_png(image_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
         if step % settings.checkpoint_every == 0 or final:
             last_checkpoint = checkpoint_path(run_dir, step)
             save_checkpoint(snapshot(step), last_checkpoint)
