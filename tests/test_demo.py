@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from cond_lsgan.demo import DEMO_IMAGES, run_demo
+from cond_lsgan.demo import DEMO_AUGMENT, DEMO_CHARACTERS, run_demo
+from data_tools.errors import InputError
 from data_tools.store import read_store
 from helpers import REPO_ROOT
 
@@ -15,13 +17,24 @@ from helpers import REPO_ROOT
 def test_demo_writes_data_run_and_grid(tmp_path, capsys):
     grid = run_demo(tmp_path / "demo", steps=2)
     assert grid == tmp_path / "demo" / "grid.png"
-    assert Image.open(grid).size == (8 * 66 + 2, 8 * 66 + 2)  # 64 samples, 32 px at scale 2
-    data = read_store(tmp_path / "demo" / "digits.h5")
-    assert len(data) == DEMO_IMAGES and data.classes.text == [str(d) for d in range(10)]
-    assert np.bincount(data.labels).tolist() == [DEMO_IMAGES // 10] * 10
+    width, height = Image.open(grid).size
+    assert width == 8 * 58 + 2 and height > 39 * 58  # a captioned row of 8 per character
+    data = read_store(tmp_path / "demo" / "glyphs.h5")
+    assert data.classes.text == list(DEMO_CHARACTERS) and len(set(DEMO_CHARACTERS)) == 39
+    counts = np.bincount(data.labels, minlength=39)
+    assert counts.min() == counts.max() == len(data.sources) * (DEMO_AUGMENT + 1)  # every face, every variant
     assert (tmp_path / "demo" / "run" / "checkpoints" / "step_0000002.pt").is_file()
     printed = capsys.readouterr().out
     assert str(grid) in printed and "3/3" in printed
+
+
+def test_demo_without_cjk_fonts_says_what_to_install(tmp_path, monkeypatch):
+    import cond_lsgan.demo as demo
+
+    monkeypatch.setattr(demo, "resolve_faces", lambda *args, **kwargs: (_ for _ in ()).throw(InputError("no face")))
+    with pytest.raises(InputError, match=r"no CJK font found: install one with `pip install 'cond-lsgan\[fonts\]'`"):
+        demo.run_demo(tmp_path / "demo", steps=1)
+    assert not (tmp_path / "demo" / "glyphs.h5").exists()
 
 
 def test_ci_runs_the_readme_test_command():
