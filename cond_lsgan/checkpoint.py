@@ -10,6 +10,7 @@ A checkpoint is a dict of plain data and tensors (no pickled classes), so it loa
     image_size              int
     generator, generator_ema, discriminator       state dicts (unwrapped modules)
     optimizer_g, optimizer_d                      optimizer state dicts
+    grad_scaler             fp16 gradient scaler state (empty for bf16 and fp32 runs)
     rng                     {"torch": CPU RNG state, "noise": noise generator state, "cuda": [...]}
 
 Files are `<run>/checkpoints/step_0000300.pt`; they are written under a temporary name
@@ -33,6 +34,11 @@ from data_tools.errors import InputError
 FORMAT = "cond-lsgan-checkpoint"
 VERSION = 1
 _NAME = re.compile(r"^step_(\d+)\.pt$")
+# What `load_checkpoint(require=...)` can insist on: all of a run checkpoint (to resume), or what generating needs.
+RUN_KEYS = ("step", "config", "classes", "image_size", "generator", "generator_ema", "discriminator",
+            "optimizer_g", "optimizer_d", "rng")
+GENERATOR_KEYS = ("step", "config", "classes", "image_size", "generator", "generator_ema")
+_DICT_KEYS = ("config", "classes", "generator", "generator_ema", "discriminator", "optimizer_g", "optimizer_d", "rng")
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -60,8 +66,10 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write `state` to `path` atomically (temporary file beside it, then rename)."""
     state = {"format": FORMAT, "version": VERSION, **state}
-    with atomic_output(path) as temporary:
-        torch.save(state, temporary)
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+        # Through a Python file, so a failed write (disk full) keeps its OSError as the
+        # RuntimeError's context and atomic_output reports it; torch's own writer loses it.
+        torch.save(state, handle)
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
@@ -70,8 +78,12 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load and check a checkpoint; any problem is one InputError line."""
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", require: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Load and check a checkpoint; any problem is one InputError line.
+
+    The entries a run checkpoint has are checked for type where present, and those in
+    `require` (RUN_KEYS to resume, GENERATOR_KEYS to generate) must be there.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
@@ -80,14 +92,44 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise InputError(f"{path}: refused to load (it holds objects other than tensors and plain data: {str(error).splitlines()[0]})") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f"a {found.group(1)} object" if found else "objects"
+        raise InputError(f"{path}: refused to load: it holds {what}, not only tensors and plain data "
+                         "(loading it could run code from the file)") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         raise InputError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a cond-lsgan checkpoint")
+    if type(state.get("version", 0)) is not int:
+        raise InputError(f"{path}: damaged checkpoint (version is {state['version']!r})")
     if state.get("version", 0) > VERSION:
         raise InputError(f"{path}: checkpoint version {state['version']} is newer than this cond-lsgan reads ({VERSION}); upgrade")
+    _check_entries(path, state, require)
     return state
+
+
+def _check_entries(path: Path, state: dict[str, Any], require: tuple[str, ...]) -> None:
+    from data_tools.store import MAX_IMAGE_SIZE  # noqa: PLC0415 - keeps this module's imports light
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"{path}: damaged checkpoint ({problem})")
+
+    missing = [key for key in require if key not in state]
+    if missing:
+        raise fail(f"no {', '.join(missing)}")
+    for key in _DICT_KEYS:
+        if key in state and not isinstance(state[key], dict):
+            raise fail(f"{key} is a {type(state[key]).__name__}, not a dict")
+    if "step" in state and not (type(state["step"]) is int and state["step"] >= 0):
+        raise fail(f"step is {state['step']!r}")
+    if "image_size" in state and not (type(state["image_size"]) is int and 1 <= state["image_size"] <= MAX_IMAGE_SIZE):
+        raise fail(f"image_size is {state['image_size']!r}")
+    if "classes" in state:
+        classes = state["classes"]
+        text, codepoint = classes.get("text"), classes.get("codepoint")
+        if not (isinstance(text, list) and isinstance(codepoint, list) and len(text) == len(codepoint) and text
+                and all(isinstance(t, str) for t in text) and all(type(c) is int for c in codepoint)):
+            raise fail("the class table is not a list of names with code points")
 
 
 def file_digest(path: str | Path) -> str:

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="train a small model end to end on built-in data and write a grid")
     demo.add_argument("--out", default="cond-lsgan-demo", help="folder for everything the demo writes")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
+    _add_evaluation_commands(commands)
     return parser
 
 
@@ -68,13 +69,16 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truncation", type=float, help="redraw noise values beyond ±T (fewer, cleaner variations)")
     parser.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="arithmetic of the generator (default: the checkpoint's train.precision)")
 
 
 def _sample(args: argparse.Namespace) -> None:
     from .generate import sample_grid
 
     path = sample_grid(args.checkpoint, args.out, n=args.n, seed=args.seed, device=args.device, chars=args.chars,
-                       interpolate=args.interpolate, truncation=args.truncation, weights=args.weights)
+                       interpolate=args.interpolate, truncation=args.truncation, weights=args.weights,
+                       precision=args.precision)
     print(f"wrote {path}")
 
 
@@ -85,7 +89,7 @@ def _generate(args: argparse.Namespace) -> None:
     write = generate_pngs if args.format == "png" else generate_store
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
                   seed=args.seed, batch_size=args.batch_size, truncation=args.truncation, device=args.device,
-                  weights=args.weights)
+                  weights=args.weights, precision=args.precision)
     print(f"wrote {count} generated images to {args.out}")
 
 
@@ -95,7 +99,70 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(args.out, steps=args.steps)
 
 
+def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("evaluate", help="measure generators with a judge classifier trained on real glyphs")
+    kinds = evaluate.add_subparsers(dest="evaluation", required=True)
+    judge = kinds.add_parser("train-judge", help="train the judge (a small CNN classifier) on a glyph store")
+    judge.add_argument("--data", required=True, help="glyph store of real images")
+    judge.add_argument("--out", required=True, help="judge file to write (.pt)")
+    judge.add_argument("--steps", type=int, help="training steps (default: about 15 epochs, 500 to 5,000)")
+    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--device", default="auto")
+    generator = kinds.add_parser("generator", help="score a checkpoint: readability, judge-FID, diversity, copies")
+    generator.add_argument("--checkpoint", required=True)
+    generator.add_argument("--judge", required=True, help="judge file from train-judge")
+    generator.add_argument("--data", required=True, help="real glyph store to compare with")
+    generator.add_argument("--out", required=True, help="report (.json); a PNG of the best and worst classes goes beside it")
+    generator.add_argument("--per-class", type=int, default=50, help="conditional: images generated per class (default 50)")
+    generator.add_argument("--n", type=int, default=5000, help="unconditional: images generated (default 5000)")
+    generator.add_argument("--chars", help="conditional: only these classes (default: all the model's classes)")
+    generator.add_argument("--seed", type=int, default=0)
+    generator.add_argument("--device", default="auto")
+    augment = kinds.add_parser("augment", help="does adding generated images help a classifier on held-out data?")
+    augment.add_argument("--real", required=True, help="real training glyph store")
+    augment.add_argument("--generated", required=True, help="generated glyph store (cond-lsgan generate)")
+    augment.add_argument("--test", required=True, help="test glyph store (e.g. held-out fonts)")
+    augment.add_argument("--out", required=True, help="report (.json)")
+    augment.add_argument("--seeds", default="0-2", help="classifier seeds, e.g. 0-2 (default)")
+    augment.add_argument("--steps", type=int, help="classifier steps, the same for both arms (default as train-judge)")
+    augment.add_argument("--device", default="auto")
+
+    experiment = commands.add_parser("experiment", help="the paper's experiments")
+    which = experiment.add_subparsers(dest="experiment", required=True)
+    mog = which.add_parser("mog", help="2-D mixture of 8 Gaussians, regular GAN (bce) vs LSGAN, over seeds")
+    mog.add_argument("--loss", required=True, choices=["lsgan", "bce"])
+    mog.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 (default); all train at once")
+    mog.add_argument("--out", required=True, help="folder for per-seed results, summary.json and compare.png")
+    mog.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "mog8.toml"),
+                     help="TOML config (default: configs/mog8.toml, the paper's settings)")
+    mog.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.steps=2000")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .evaluation import augment, judge, scoring
+    from .evaluation.common import parse_seeds
+
+    if args.evaluation == "train-judge":
+        judge.train_judge_file(args.data, args.out, steps=args.steps, seed=args.seed, device=args.device)
+    elif args.evaluation == "generator":
+        scoring.evaluate_generator(args.checkpoint, args.judge, args.data, args.out, per_class=args.per_class, n=args.n,
+                                   chars=args.chars, seed=args.seed, device=args.device)
+    else:
+        augment.augment_experiment(args.real, args.generated, args.test, args.out, parse_seeds(args.seeds),
+                                   steps=args.steps, device=args.device)
+
+
+def _experiment(args: argparse.Namespace) -> None:
+    from .evaluation.common import parse_seeds
+    from .evaluation.mog import mog_config, run_mog
+
+    config = mog_config(args.config, args.overrides, args.loss)
+    run_mog(config, parse_seeds(args.seeds), args.out)
+    print(f"wrote {Path(args.out) / args.loss} and the summary {Path(args.out) / 'summary.json'}, figure {Path(args.out) / 'compare.png'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"train": _train, "sample": _sample, "generate": _generate, "demo": _demo}
+    handlers = {"train": _train, "sample": _sample, "generate": _generate, "demo": _demo, "evaluate": _evaluate,
+                "experiment": _experiment}
     return run_cli(lambda: handlers[args.command](args), prog="cond-lsgan")

@@ -10,6 +10,7 @@ checkpoint, which is all `generate` needs to rebuild the model.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,9 @@ class TrainConfig:
     beta2: float = 0.999
     order: str = "g_then_d"  # "g_then_d" (the seed: D reuses G's images) or "d_then_g" (the paper)
     ema_decay: float = 0.999  # generator weight averaging (warmed up over the first steps); 0 disables it
-    precision: str = "fp32"
+    precision: str = "auto"  # "auto" (bf16 where the CPU/GPU computes it natively, else fp32), "fp32", "bf16", "fp16" (CUDA)
+    channels_last: bool = True  # NHWC activations and weights: the layout oneDNN and cuDNN run fastest (CPU: 15-20% faster)
+    compile: bool = False  # torch.compile G and D: about a minute of compiling, measured no faster on a 2-core CPU
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
     seed: int = 0
     log_every: int = 100  # steps between metrics.jsonl lines
@@ -72,14 +75,20 @@ CHOICES = {
     "model.label_concat": ("fused", "naive"),
     "loss.kind": ("lsgan", "bce"),
     "train.order": ("g_then_d", "d_then_g"),
-    "train.precision": ("fp32",),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
 }
 POSITIVE = ("model.z_dim", "model.embed_dim", "model.width", "train.steps", "train.batch_size", "train.log_every", "train.sample_every",
             "train.checkpoint_every", "train.keep_checkpoints", "train.grid_size", "train.lr_g", "train.lr_d")
+# Upper bounds, far above any sensible run: a typo like batch_size=10**12 or width=1000 is an
+# error here instead of an attempt to allocate terabytes.
+MAXIMUM = {"model.z_dim": 8192, "model.embed_dim": 8192, "model.width": 4.0, "model.num_classes": 1_000_000,
+           "train.batch_size": 65536, "train.grid_size": 1024, "train.seed": 2**32 - 1}
 
 
 def config_from_dict(values: dict[str, Any], origin: str = "config") -> Config:
     """Build a Config from nested dicts, rejecting unknown sections and keys."""
+    if not isinstance(values, dict):
+        raise InputError(f"{origin}: a config must be a table of sections, got {type(values).__name__}")
     config = Config()
     for section_name, section_values in values.items():
         section = _section(config, section_name, origin)
@@ -99,6 +108,8 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"config file not found: {path}") from None
+        except OSError as error:  # a folder, no permission
+            raise InputError(f"cannot read config {path}: {error.strerror or error}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise InputError(f"{path}: invalid TOML ({error})") from None
     config = config_from_dict(values, origin=str(path or "defaults"))
@@ -120,6 +131,11 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
 
 def check_config(config: Config) -> None:
     """Reject values that are of the right type but make no sense."""
+    for section in dataclasses.fields(config):
+        for item in dataclasses.fields(getattr(config, section.name)):
+            value = getattr(getattr(config, section.name), item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"{section.name}.{item.name} must be a finite number, got {value}")
     for name, allowed in CHOICES.items():
         value = _get(config, name)
         if value not in allowed:
@@ -129,6 +145,11 @@ def check_config(config: Config) -> None:
             raise InputError(f"{name} must be positive, got {_get(config, name)}")
     if config.model.num_classes < 0:
         raise InputError(f"model.num_classes must be 0 (from the data) or positive, got {config.model.num_classes}")
+    if config.train.seed < 0:
+        raise InputError(f"train.seed must be 0 or more, got {config.train.seed}")
+    for name, limit in MAXIMUM.items():
+        if _get(config, name) > limit:
+            raise InputError(f"{name} must be at most {limit:,}, got {_get(config, name):,}")
     if not 0.0 <= config.train.ema_decay < 1.0:
         raise InputError(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
     for name in ("train.beta1", "train.beta2"):

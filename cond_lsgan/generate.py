@@ -7,7 +7,8 @@ character (`--chars 永和`), by index (`--classes 0,5-9`) or all of them; the o
 keeps the model's whole class table, so generated sets merge with real ones by class
 text. An unconditional model writes one class, "generated". Images are generated in
 class-major order from one noise stream seeded by `seed`, so the same arguments give
-the same images.
+the same images. Generation runs in the checkpoint's `train.precision` (bf16 where the
+device has it natively, under "auto") unless a precision is given.
 """
 
 from __future__ import annotations
@@ -25,40 +26,65 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from data_tools.atomic import make_parent_folder, write_error
 from data_tools.errors import InputError
 from data_tools.grid import image_grid, save_png
 from data_tools.store import ClassTable, StoreWriter
 
-from .checkpoint import file_digest, load_checkpoint
+from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint
 from .config import config_from_dict
 from .models import build_models, model_to_pixels
 from .grids import spread_classes
 from .models.embedding import soft_labels
-from .training import resolve_device
+from .training import autocast, resolve_device, resolve_precision
 
 UNCONDITIONAL_CLASS = "generated"
+MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
+MAX_GRID_IMAGES = 4096  # images in one sample grid
+MAX_SEED = 2**63 - 1
+
+
+def check_sampling_options(seed: int, batch_size: int = 1) -> None:
+    """Reject a seed torch cannot take and a batch size that makes no sense, before any work."""
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+    if not 1 <= batch_size <= 65536:
+        raise InputError(f"--batch-size must be between 1 and 65536, got {batch_size}")
 
 
 class LoadedGenerator:
     """A generator rebuilt from a checkpoint, with what is known about where it came from."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto", weights: str = "ema") -> None:
+    def __init__(self, checkpoint: str | Path, device: str = "auto", weights: str = "ema", precision: str | None = None) -> None:
         if weights not in ("ema", "raw"):
             raise InputError(f"weights must be 'ema' or 'raw', got {weights!r}")
         self.path = Path(checkpoint)
         self.device = resolve_device(device)
-        state = load_checkpoint(self.path, self.device)
+        state = load_checkpoint(self.path, self.device, require=GENERATOR_KEYS)
         self.config = config_from_dict(state["config"], origin=str(self.path))
         self.classes = ClassTable.from_dict(state["classes"])
         self.image_size = int(state["image_size"])
         self.step = int(state["step"])
-        self.generator: nn.Module = build_models(self.config.model, len(self.classes), self.image_size)[0]
+        try:
+            self.generator: nn.Module = build_models(self.config.model, len(self.classes), self.image_size)[0]
+        except InputError as error:  # the checkpoint's own settings do not go together
+            raise InputError(f"{self.path}: {error}") from None
         try:
             self.generator.load_state_dict(state["generator_ema" if weights == "ema" else "generator"])
         except RuntimeError as error:
-            raise InputError(f"{self.path}: weights do not fit its own model config ({str(error).splitlines()[0]})") from None
-        self.generator.to(self.device).eval().requires_grad_(False)
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else (lines or ["?"])[0]  # the first mismatch, not the heading
+            detail = detail if len(detail) <= 200 else detail[:200] + " ..."
+            raise InputError(f"{self.path}: weights do not fit its own model config ({detail})") from None
+        self.generator.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
         self.weights = weights
+        if precision is None:  # the checkpoint's, where this device can run it (a GPU run's fp16 on a CPU: auto)
+            try:
+                self.dtype = resolve_precision(self.config.train.precision, self.device)
+            except InputError:
+                self.dtype = resolve_precision("auto", self.device)
+        else:
+            self.dtype = resolve_precision(precision, self.device)
 
     @property
     def conditional(self) -> bool:
@@ -92,7 +118,9 @@ class LoadedGenerator:
     @torch.no_grad()
     def render(self, z: Tensor, labels: Tensor | None) -> np.ndarray:
         """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C)."""
-        return model_to_pixels(self.generator(z, labels), self.generator.output_range).cpu().numpy()
+        with autocast(self.device, self.dtype):
+            images = self.generator(z, labels)
+        return model_to_pixels(images, self.generator.output_range).cpu().numpy()
 
     def images(self, labels: Sequence[int] | None, n: int, seed: int = 0, batch_size: int = 256,
                truncation: float | None = None) -> Iterator[np.ndarray]:
@@ -141,6 +169,9 @@ def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indi
     """The label of every image to generate (class-major), or None for an unconditional model."""
     if per_class < 1:
         raise InputError(f"the number of images (per class) must be positive, got {per_class}")
+    if per_class > MAX_GENERATED:
+        raise InputError(f"at most {MAX_GENERATED:,} images per command, asked for {per_class:,}"
+                         + (" per class" if loaded.conditional else ""))
     chosen = chars is not None or indices is not None or all_classes
     if not loaded.conditional:
         if chosen:
@@ -148,18 +179,24 @@ def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indi
         return None
     if not chosen:
         raise InputError("this model is conditional: choose classes with --chars, --classes or --all, and --per-class N")
-    return [c for c in select_classes(loaded.classes, chars, indices, all_classes) for _ in range(per_class)]
+    classes = select_classes(loaded.classes, chars, indices, all_classes)
+    if len(classes) * per_class > MAX_GENERATED:
+        raise InputError(f"at most {MAX_GENERATED:,} images per command, asked for {len(classes):,} classes x {per_class:,} "
+                         "(split the work into several runs with different --seed)")
+    return [c for c in classes for _ in range(per_class)]
 
 
 def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, chars: str | None = None,
                    indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
-                   truncation: float | None = None, device: str = "auto", weights: str = "ema") -> int:
+                   truncation: float | None = None, device: str = "auto", weights: str = "ema",
+                   precision: str | None = None) -> int:
     """Write generated images to a glyph store; returns the count.
 
     Conditional models: `per_class` images of each class chosen by `chars`, `indices`
     ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all.
     """
-    loaded = LoadedGenerator(checkpoint, device, weights)
+    check_sampling_options(seed, batch_size)
+    loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
@@ -174,7 +211,8 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
 
 def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, chars: str | None = None,
                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
-                  truncation: float | None = None, device: str = "auto", weights: str = "ema") -> int:
+                  truncation: float | None = None, device: str = "auto", weights: str = "ema",
+                  precision: str | None = None) -> int:
     """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
 
     The folder is built under a temporary name and renamed when complete; an existing
@@ -183,11 +221,15 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
-    loaded = LoadedGenerator(checkpoint, device, weights)
+    check_sampling_options(seed, batch_size)
+    loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    make_parent_folder(out_dir)
+    try:
+        building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    except OSError as error:
+        raise write_error(out_dir, error) from None
     try:
         rows, counters = [], {}
         flat_labels = labels if labels is not None else [0] * per_class
@@ -207,8 +249,10 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(building, out_dir)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):  # a full disk, a read-only folder: nothing else here writes files
+            raise write_error(out_dir, error) from None
         raise
     return len(rows)
 
@@ -225,16 +269,17 @@ def _safe_name(text: str) -> str:
 
 def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int = 0, device: str = "auto",
                 chars: str | None = None, interpolate: str | None = None, truncation: float | None = None,
-                weights: str = "ema") -> Path:
+                weights: str = "ema", precision: str | None = None) -> Path:
     """Write one PNG grid.
 
     Unconditional: `n` images. Conditional: one row per chosen class (`chars`, else up
     to 8 classes spread over the class table) with `n` columns of shared noise; or, with
     `interpolate="A,B"`, `n` rows of noise by 9 columns of soft labels from A to B.
     """
-    if n < 1:
-        raise InputError(f"--n must be positive, got {n}")
-    loaded = LoadedGenerator(checkpoint, device, weights)
+    if not 1 <= n <= MAX_GRID_IMAGES:
+        raise InputError(f"--n must be between 1 and {MAX_GRID_IMAGES:,}, got {n}")
+    check_sampling_options(seed)
+    loaded = LoadedGenerator(checkpoint, device, weights, precision)
     rng = torch.Generator(loaded.device).manual_seed(seed)
     if not loaded.conditional:
         if chars or interpolate:
@@ -248,6 +293,8 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
         if len(pair) != 2:
             raise InputError(f"--interpolate takes two classes, like 永,和; got {interpolate!r}")
         first, second = (classes.index(c) for c in pair)
+        if n * 9 > MAX_GRID_IMAGES:
+            raise InputError(f"--interpolate shows 9 images per row: --n must be at most {MAX_GRID_IMAGES // 9}, got {n}")
         weights = torch.linspace(0, 1, 9, device=loaded.device)
         z = loaded.noise(n, rng, truncation).repeat_interleave(len(weights), dim=0)
         mix = soft_labels(first, second, weights, len(classes)).repeat(n, 1)
@@ -256,6 +303,8 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
         columns = len(weights)
     else:
         rows = select_classes(classes, chars=chars) if chars else spread_classes(len(classes), 8)
+        if len(rows) * n > MAX_GRID_IMAGES:
+            raise InputError(f"a grid of {len(rows):,} rows x {n:,} columns is more than {MAX_GRID_IMAGES:,} images; lower --n")
         z = loaded.noise(n, rng, truncation).repeat(len(rows), 1)
         labels = torch.tensor(rows, device=loaded.device).repeat_interleave(n)
         images = loaded.render(z, labels)

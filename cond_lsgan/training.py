@@ -10,15 +10,25 @@ checkpoints in the run folder:
     <run>/samples/step_*.png   grids from a fixed noise batch, EMA generator
     <run>/checkpoints/step_*.pt
 
-Losses stay on the device and are read only at log steps, so the loop never waits on a
-host-device sync in between. Resuming restores weights, EMA, optimisers, step and RNG
-states, and batch order is a function of the step (see data.py): on the CPU a resumed
-run matches an uninterrupted one weight for weight.
+One step is a `TrainingStep`, which holds the models, optimisers and noise stream and
+knows nothing of run folders, so benchmarks and tests drive exactly the code the loop
+runs. Speed comes from doing less work for the same function, not from approximations:
+`train.precision` (bf16 autocast where the hardware has it; fp16 with a gradient scaler
+on CUDA), `train.channels_last`, fused Adam, D's weight gradients skipped while G's loss
+is backpropagated through D, and seed32's upsample-convolutions computed as transposed
+convolutions (models/seed32.py). The data already sits on the device (data.py), so no
+host-to-device copy runs per step; losses stay on the device and are read only at log
+steps, so the loop never waits on a host-device sync in between. Resuming restores
+weights, EMA, optimisers, gradient scaler, step and RNG states, and batch order is a
+function of the step (see data.py): on the CPU a resumed run matches an uninterrupted
+one weight for weight (in fp32 and in bf16).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
 import json
 import sys
 import time
@@ -60,6 +70,192 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slower than fp32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `train.precision` on `device`; None means plain fp32.
+
+    "auto" picks bf16 where the device computes it natively (it trains as well as fp32
+    for these models and needs no loss scaling) and fp32 elsewhere. fp16 needs CUDA: CPU
+    autocast has no fast fp16 path, and fp16 gradients need the CUDA gradient scaler.
+    """
+    if name == "fp32":
+        return None
+    if name == "fp16":
+        if device.type != "cuda":
+            raise InputError(f"precision 'fp16' needs a CUDA device, not {device}; use 'bf16' or 'auto' on the CPU")
+        return torch.float16
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and cpu_has_bf16()
+    if name == "bf16":
+        if device.type == "cuda" and not native:
+            raise InputError(f"precision 'bf16': {torch.cuda.get_device_name(device)} has no bf16; use 'fp16' or 'auto'")
+        return torch.bfloat16
+    return torch.bfloat16 if native else None  # auto
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision for forward passes (a no-op context for fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed memory for reuse instead of handing it back to the OS at once.
+
+    By default glibc serves blocks above 128 KiB-32 MiB (an activation map is 1-16 MiB)
+    with fresh mmap pages and unmaps them on free, so every step's activations come back
+    as new pages the kernel must fault in and zero: measured at about a fifth of a
+    seed32 step on the CPU. Raising the mmap and trim thresholds (what PyTorch's CPU
+    tuning guide gets from jemalloc or tcmalloc) keeps them in the heap. Process-wide,
+    harmless elsewhere, and a no-op where libc is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest allowed value
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
+def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    """Adam as one fused kernel over all parameters where this torch has one for the device.
+
+    The fused and the for-each forms compute the same update (up to float rounding);
+    a checkpoint's optimizer state loads into either.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # an older torch, or a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, foreach=True)
+
+
+class TrainingStep:
+    """Models, optimisers and noise stream, and one optimisation step over them.
+
+    `step(real_pixels, labels, index)` runs the G and D updates in `train.order` and the
+    EMA update, and returns the losses (d, g) as a device tensor. Everything a
+    checkpoint holds is reachable from here (`state_dict` / `load_state_dict`), so the
+    training loop adds only data, logging and files.
+    """
+
+    def __init__(self, config: Config, num_classes: int, image_size: int, device: torch.device) -> None:
+        settings = self.settings = config.train
+        self.device = device
+        self.dtype = resolve_precision(settings.precision, device)
+        self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        if device.type == "cpu":
+            keep_freed_memory()
+        torch.manual_seed(settings.seed)  # the initial weights are a function of the seed
+        generator, discriminator = build_models(config.model, num_classes, image_size)
+        self.generator = generator.to(device=device, memory_format=self.memory_format)
+        self.discriminator = discriminator.to(device=device, memory_format=self.memory_format)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        betas = (settings.beta1, settings.beta2)
+        self.optimizer_g = make_adam(self.generator.parameters(), settings.lr_g, betas)
+        self.optimizer_d = make_adam(self.discriminator.parameters(), settings.lr_d, betas)
+        # Scales fp16 losses so small gradients do not underflow; a pass-through otherwise.
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        self.loss = make_loss(config.loss)
+        self.noise_rng = torch.Generator(device).manual_seed(settings.seed)
+        # torch.compile wraps the modules; the unwrapped ones are what checkpoints save.
+        compile_ = torch.compile if settings.compile else (lambda module: module)
+        self.run_generator = compile_(self.generator)
+        self.run_discriminator = compile_(self.discriminator)
+
+    def step(self, real_pixels: Tensor, labels: Tensor, index: int) -> Tensor:
+        """One G update and one D update on a batch of uint8 images (B, H, W); returns (d_loss, g_loss)."""
+        real = pixels_to_model(real_pixels, self.generator.output_range)  # (B, 1, H, W)
+        real = real.contiguous(memory_format=self.memory_format)
+        z = self.generator.sample_z(len(real), self.noise_rng, self.device)
+        with autocast(self.device, self.dtype):
+            fake = self.run_generator(z, labels)
+        if self.settings.order == "g_then_d":  # the seed: G step, then D on the same (detached) images
+            g_loss = self._generator_update(fake, labels)
+            d_loss = self._discriminator_update(real, fake.detach(), labels)
+        else:  # the paper: D step, then G step on the same z
+            d_loss = self._discriminator_update(real, fake.detach(), labels)
+            g_loss = self._generator_update(fake, labels)
+        self.scaler.update()
+        _update_ema(self.generator_ema, self.generator, min(self.settings.ema_decay, (1 + index) / (10 + index)))
+        return torch.stack([d_loss, g_loss])
+
+    def _generator_update(self, fake: Tensor, labels: Tensor) -> Tensor:
+        # G's loss needs D's gradient with respect to its input only; freezing D skips
+        # the weight-gradient half of D's backward (D's .grad is cleared before its own
+        # update anyway, so results are unchanged).
+        self.discriminator.requires_grad_(False)
+        try:
+            with autocast(self.device, self.dtype):
+                scores = self.run_discriminator(fake, labels)
+        finally:
+            self.discriminator.requires_grad_(True)
+        return self._update(self.optimizer_g, self.loss.generator(scores.float()))
+
+    def _discriminator_update(self, real: Tensor, fake: Tensor, labels: Tensor) -> Tensor:
+        with autocast(self.device, self.dtype):
+            real_scores = self.run_discriminator(real, labels)
+            fake_scores = self.run_discriminator(fake, labels)
+        return self._update(self.optimizer_d, self.loss.discriminator(real_scores.float(), fake_scores.float()))
+
+    def _update(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> Tensor:
+        """One optimiser update on `loss`; gradients left from other losses are cleared first."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        return loss.detach()
+
+    def state_dict(self) -> dict:
+        """The weights, optimiser and scaler states and RNG states, as a checkpoint stores them."""
+        return {
+            "generator": self.generator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "grad_scaler": self.scaler.state_dict(),
+            "rng": _rng_states(self.noise_rng),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        for optimizer, key in ((self.optimizer_g, "optimizer_g"), (self.optimizer_d, "optimizer_d")):
+            optimizer.load_state_dict(state[key])
+            _match_param_layouts(optimizer)
+        if state.get("grad_scaler") and self.scaler.is_enabled():  # only fp16 runs have scaler state
+            self.scaler.load_state_dict(state["grad_scaler"])
+        _set_rng_states(state["rng"], self.noise_rng)
+
+
+def _match_param_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded optimizer state the memory layout of its parameter.
+
+    A checkpoint written with another `train.channels_last` holds moment tensors in the
+    other layout, and the fused CPU Adam kernel (torch 2.x) walks memory in the
+    parameter's order without checking, which silently mixes up elements. Copying each
+    state tensor into the parameter's layout keeps checkpoints interchangeable.
+    """
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def resolve_run_config(config_path: str | Path | None, run_dir: str | Path, resume: str | None,
                        overrides: list[str]) -> Config:
     """The config file plus overrides; without a file, a resumed run reuses its saved config.json."""
@@ -93,30 +289,20 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     device = resolve_device(settings.device)
     resume_from = find_resume_checkpoint(run_dir, resume)
 
-    # Data and models. Seeding first makes the initial weights a function of the seed.
+    # Data, then models (TrainingStep seeds first, so the initial weights are a function of the seed).
     glyphs = read_store(data_path)
     num_classes = _check_class_count(config, glyphs.classes)
-    torch.manual_seed(settings.seed)
-    generator, discriminator = build_models(config.model, num_classes, glyphs.image_size)
-    generator.to(device)
-    discriminator.to(device)
-    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    optimizer_g = torch.optim.Adam(generator.parameters(), lr=settings.lr_g, betas=(settings.beta1, settings.beta2))
-    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr_d, betas=(settings.beta1, settings.beta2))
-    loss = make_loss(config.loss)
-    noise_rng = torch.Generator(device).manual_seed(settings.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    trainer = TrainingStep(config, num_classes, glyphs.image_size, device)
+    generator = trainer.generator
     batches = GlyphBatches(glyphs, settings.batch_size, settings.seed, device)
 
     step = 0
     if resume_from is not None:
         state = load_checkpoint(resume_from, device)
         _check_compatible(state, config, glyphs.classes, glyphs.image_size, resume_from)
-        generator.load_state_dict(state["generator"])
-        generator_ema.load_state_dict(state["generator_ema"])
-        discriminator.load_state_dict(state["discriminator"])
-        optimizer_g.load_state_dict(state["optimizer_g"])
-        optimizer_d.load_state_dict(state["optimizer_d"])
-        _set_rng_states(state["rng"], noise_rng)
+        trainer.load_state_dict(state)
         step = int(state["step"])
         if step > settings.steps:
             raise InputError(f"{resume_from} is at step {step}, beyond train.steps={settings.steps}")
@@ -125,7 +311,8 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     log = _Logger(run_dir, settings.steps, step)
     origin = f"resuming from {resume_from}" if resume_from else "starting"
-    log.line(f"{origin} at step {step} of {settings.steps} on {device}; "
+    log.line(f"{origin} at step {step} of {settings.steps} on {device} ({precision_name(trainer.dtype)}"
+             f"{', channels_last' if settings.channels_last else ''}{', compiled' if settings.compile else ''}); "
              f"data {data_path}: {len(glyphs)} images, {num_classes} classes")
 
     # Fixed noise (and, for a conditional model, fixed classes as rows) for sample grids,
@@ -148,32 +335,15 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
             "config": config.to_dict(),
             "classes": glyphs.classes.to_dict(),
             "image_size": glyphs.image_size,
-            "generator": generator.state_dict(),
-            "generator_ema": generator_ema.state_dict(),
-            "discriminator": discriminator.state_dict(),
-            "optimizer_g": optimizer_g.state_dict(),
-            "optimizer_d": optimizer_d.state_dict(),
-            "rng": _rng_states(noise_rng),
+            **trainer.state_dict(),
         }
 
     generator.train()
-    discriminator.train()
+    trainer.discriminator.train()
     loss_sum = torch.zeros(2, device=device)  # (d_loss, g_loss) summed since the last log line
     last_checkpoint = resume_from
     while step < settings.steps:
-        real_pixels, labels = batches.batch(step)
-        real = pixels_to_model(real_pixels, generator.output_range)  # (B, 1, H, W)
-        z = generator.sample_z(settings.batch_size, noise_rng, device)
-        fake = generator(z, labels)
-
-        if settings.order == "g_then_d":  # the seed: G step, then D on the same (detached) images
-            g_loss = _step(optimizer_g, loss.generator(discriminator(fake, labels)))
-            d_loss = _step(optimizer_d, loss.discriminator(discriminator(real, labels), discriminator(fake.detach(), labels)))
-        else:  # the paper: D step, then G step on the same z
-            d_loss = _step(optimizer_d, loss.discriminator(discriminator(real, labels), discriminator(fake.detach(), labels)))
-            g_loss = _step(optimizer_g, loss.generator(discriminator(fake, labels)))
-        _update_ema(generator_ema, generator, min(settings.ema_decay, (1 + step) / (10 + step)))
-        loss_sum += torch.stack([d_loss, g_loss])
+        loss_sum += trainer.step(*batches.batch(step), step)
         step += 1
 
         final = step == settings.steps
@@ -182,7 +352,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
             loss_sum.zero_()
         if step % settings.sample_every == 0 or final:
             with torch.no_grad():
-                grid = model_to_pixels(generator_ema(grid_z, grid_labels), generator.output_range)
+                grid = model_to_pixels(trainer.generator_ema(grid_z, grid_labels), generator.output_range)
             save_png(image_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
         if step % settings.checkpoint_every == 0 or final:
             last_checkpoint = checkpoint_path(run_dir, step)
@@ -193,14 +363,6 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     log.line(f"done at step {step}; checkpoint {last_checkpoint}")
     log.close()
     return TrainResult(step, Path(last_checkpoint), run_dir)
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> Tensor:
-    """One optimiser update on `loss`; gradients left from other losses are cleared first."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
 
 
 @torch.no_grad()

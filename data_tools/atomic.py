@@ -4,12 +4,15 @@ Every tool that writes an output (glyph stores, checkpoints, grids) goes through
 `atomic_output`, so an interrupted or failed run never leaves a half-written file at the
 destination and never replaces a good one. `os.replace` is atomic on POSIX and Windows
 when both names are in the same directory, which is why the temporary file sits beside
-the destination.
+the destination. A write that fails because the location cannot take the file (disk
+full, file size limit, read-only file system, no permission) is an `InputError` naming
+the destination, and the temporary file is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -22,25 +25,72 @@ from .errors import InputError
 def atomic_output(destination: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it there if the body succeeds."""
     destination = Path(destination)
-    folder = destination.parent
+    folder = make_parent_folder(destination)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=folder)
     except OSError as error:
-        raise InputError(f"cannot write {destination}: {error.strerror or error}") from None
+        raise write_error(destination, error) from None
     os.close(handle)
     temporary = Path(temporary)
     os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
     try:
-        yield temporary
-        _fsync(temporary)
+        try:
+            yield temporary
+            _fsync(temporary)
+        except Exception as error:  # a full disk, a file size limit: the user's problem, not a bug
+            failure = find_write_failure(error)
+            if failure is None:
+                raise
+            raise write_error(destination, failure) from None
         try:
             os.replace(temporary, destination)
         except OSError as error:  # e.g. the destination is a folder: bad input, not a bug
-            raise InputError(f"cannot write {destination}: {error.strerror or error}") from None
+            raise write_error(destination, error) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+# Errors of writing that mean "this location cannot take the output" rather than a bug.
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def find_write_failure(error: BaseException) -> OSError | None:
+    """The OSError of a failed write (disk full, file too large, read-only) behind `error`, if any.
+
+    Libraries wrap it in their own exceptions (torch.save raises a RuntimeError whose
+    context is the OSError of the write), so the chain of causes is followed. An
+    InputError already names the problem and is left alone.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen and not isinstance(error, InputError):
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in WRITE_FAILURES:
+            return error
+        error = error.__cause__ if error.__cause__ is not None else (None if error.__suppress_context__ else error.__context__)
+    return None
+
+
+def write_error(destination: str | os.PathLike, error: OSError) -> InputError:
+    """The one-line InputError for an OSError met writing `destination`."""
+    reason = os.strerror(error.errno) if error.errno else (str(error).splitlines() or ["unknown error"])[0]
+    return InputError(f"cannot write {destination}: {reason}")
+
+
+def make_parent_folder(destination: str | os.PathLike) -> Path:
+    """Create the folder `destination` goes in (and its parents); InputError if that cannot be done."""
+    destination = Path(destination)
+    folder = destination.parent
+    for parent in (folder, *folder.parents):  # a file where a folder is needed
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write {destination}: {parent} is a file, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(destination, error) from None
+    return folder
 
 
 def _umask() -> int:

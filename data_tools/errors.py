@@ -1,8 +1,10 @@
 """The one exception type for bad user input.
 
 Library code raises `InputError` with a message a user can act on; the CLIs turn it
-into one line on stderr and exit code 2 (see `run_cli`). Anything else that escapes is
-a bug and keeps its traceback.
+into one line on stderr and exit code 2 (see `run_cli`). So does a write that fails for
+want of room (disk full, quota, file size limit) or on a read-only file system, wherever
+it happens: that is the machine's state, not a bug. Anything else that escapes is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -32,3 +34,12 @@ def run_cli(main: Callable[[], int | None], prog: str) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        from .atomic import find_write_failure  # atomic imports this module
+
+        failure = find_write_failure(error)
+        if failure is None:
+            raise
+        where = f" {failure.filename}" if failure.filename else ""
+        print(f"{prog}: error: cannot write{where}: {os.strerror(failure.errno)}", file=sys.stderr)
+        return EXIT_BAD_INPUT

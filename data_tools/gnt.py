@@ -43,11 +43,12 @@ from PIL import Image
 
 from .charsets import load_charset
 from .errors import InputError
-from .store import ClassTable, StoreWriter
+from .store import ClassTable, StoreWriter, check_image_size
 
 HEADER = struct.Struct("<I2sHH")  # sample size, tag code, width, height
 MAX_SIDE = 4096  # CASIA bitmaps are a few hundred pixels at most; anything larger is corruption
-BATCH = 1024  # images per StoreWriter.append: bounds memory whatever the input size
+BATCH = 1024  # images per StoreWriter.append: bounds memory whatever the input size...
+BATCH_BYTES = 64 << 20  # ...and at most this many bytes of them, whatever --size
 SHOWN_EXAMPLES = 8
 
 
@@ -272,8 +273,7 @@ def import_gnt(
     compression: str | None = None,
 ) -> GntImportSummary:
     """Write the records of the `.gnt` files under `paths` to a glyph store at `out`."""
-    if size < 1:
-        raise InputError(f"image size must be positive, got {size}")
+    check_image_size(size)
     files = find_gnt_files(paths)
     try:
         if classes_from_data:
@@ -330,7 +330,7 @@ def _write_records(files: Sequence[Path], writer: StoreWriter, class_index: dict
             images.append(to_glyph(record.bitmap, summary.size))
             labels.append(label)
             sources.append(source)
-            if len(images) >= BATCH:
+            if len(images) >= BATCH or len(images) * summary.size**2 >= BATCH_BYTES:
                 flush()
         flush()
         summary.records += read

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import atomic_output
+from .atomic import atomic_output, write_error
 from .errors import InputError
 from .fonts import find_cjk_caption_font
 
@@ -104,4 +104,4 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> None:
         try:
             image.save(temporary, format="PNG")  # the temporary name ends in .tmp, so name the format
         except OSError as error:
-            raise InputError(f"cannot write {path}: {error}") from None
+            raise write_error(path, error) from None

@@ -15,6 +15,7 @@ from .store import LazyStore, StoreSummary, read_labels
 
 SHOWN_CLASSES = 20
 SHOWN_SOURCES = 20
+MAX_PREVIEW_IMAGES = 10_000  # cells in one preview grid
 
 
 def store_report(path: str | os.PathLike) -> str:
@@ -83,8 +84,12 @@ def preview_grid(
     at random among those that have samples, in class order. Only the shown samples'
     images are read.
     """
-    if n < 1:
-        raise InputError(f"--n must be at least 1, got {n}")
+    if not 1 <= n <= MAX_PREVIEW_IMAGES:
+        raise InputError(f"--n must be between 1 and {MAX_PREVIEW_IMAGES:,}, got {n}")
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
+    if per_class is not None and per_class > MAX_PREVIEW_IMAGES:
+        raise InputError(f"--per-class must be at most {MAX_PREVIEW_IMAGES:,}, got {per_class}")
     if columns is not None and columns < 1:
         raise InputError(f"--columns must be at least 1, got {columns}")
     if per_class is not None and per_class < 1:
@@ -117,6 +122,8 @@ def preview_grid(
         images = np.stack([store[int(index)][0] for index in indices])
         return image_grid(images, captions=[table.text[labels[index]] for index in indices], columns=columns)
 
+    if len(shown) * per_class > MAX_PREVIEW_IMAGES:
+        raise InputError(f"{len(shown):,} classes x --per-class {per_class:,} is more than {MAX_PREVIEW_IMAGES:,} images; show fewer")
     cells, captions = [], []
     blank = np.full((summary.image_size, summary.image_size), CANVAS, dtype=np.uint8)
     for label in shown:

@@ -54,13 +54,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .errors import InputError
 from .fonts import FontFace, discover_fonts, open_font_spec
-from .store import ClassTable, StoreWriter
+from .store import MAX_IMAGE_SIZE, ClassTable, StoreWriter
 
 OVERSAMPLE = 4  # glyphs are drawn this many times larger than they are stored...
 MAX_DRAW_PX = 192  # ...but at most this large (2x at least), since FreeType's anti-aliasing is already fine there
 REPEAT_LIMIT = 3  # a bitmap drawn for more characters than this is a fallback glyph, not a character
 CHUNK_CHARACTERS = 64  # characters per task sent to a worker
 DEFAULT_MIN_COVERAGE = 0.9
+MAX_FACE_BYTES = 2 << 30  # one face's glyphs are held in memory (see the module docstring): at most this much
 # Pan-CJK collections hold one face per region; those for other regions than mainland
 # China draw many characters in Japanese, Korean or Traditional forms.
 OTHER_REGION_TAGS = frozenset({"JP", "J", "KR", "K", "TC", "HC", "HK", "TW", "MO", "MBE"})
@@ -283,12 +284,16 @@ def _check_options(characters, faces, size, margin, augment, seed, workers) -> N
         raise InputError("no characters to render")
     if not faces:
         raise InputError("no font faces to render from")
-    if size < 8:
-        raise InputError(f"--size must be at least 8, got {size}")
+    if not 8 <= size <= MAX_IMAGE_SIZE:
+        raise InputError(f"--size must be between 8 and {MAX_IMAGE_SIZE}, got {size}")
     if margin < 0 or size - 2 * margin < 4:
         raise InputError(f"--margin {margin} leaves no room in a {size}x{size} image")
     if augment < 0:
         raise InputError(f"--augment must be 0 or more, got {augment}")
+    face_bytes = len(characters) * (1 + augment) * size * size
+    if face_bytes > MAX_FACE_BYTES:
+        raise InputError(f"{len(characters):,} characters x {1 + augment:,} variants at {size}x{size} is {face_bytes / 2**30:,.1f} GiB "
+                         f"per font, more than the {MAX_FACE_BYTES >> 30} GiB held in memory at once; lower --augment or --size")
     if seed < 0:
         raise InputError(f"--seed must be 0 or more, got {seed}")
     if workers < 1:

@@ -66,6 +66,8 @@ def fraction_mask(labels: np.ndarray, num_classes: int, fraction: float, seed: i
     """True for the test samples: per class, round-half-up(fraction * count), at most count - 1, by seeded RNG."""
     if not 0 < fraction < 1:
         raise InputError(f"--test-fraction must be between 0 and 1 (exclusive), got {fraction}")
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
     rng = np.random.default_rng(seed)
     order = np.argsort(labels, kind="stable")  # samples grouped by class, in file order within a class
     counts = np.bincount(labels, minlength=num_classes)

@@ -21,6 +21,13 @@ one batch in memory at a time), `read_labels` (labels and sources only) or `Lazy
 on first access in each process, so it can be handed to DataLoader workers: an h5py
 handle must never cross a fork or be pickled). `validate_store` checks a file and
 returns a summary; every reader calls it, and every problem is an `InputError`.
+
+Files are untrusted input. A dataset cannot claim more data than its file holds, so a
+damaged shape never turns into a huge allocation; on Linux a file is first opened and
+checked in a forked child, because on some damaged files the HDF5 C library crashes or
+loops forever instead of reporting an error (`_probe`). Writing goes through
+`_GuardedFile`: HDF5 does not recover from a failed write (a full disk), so the failure
+is kept from it and reported as one `InputError` line once HDF5 has let go of the file.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -35,7 +45,7 @@ from typing import Any, Iterator, Sequence
 import h5py
 import numpy as np
 
-from .atomic import atomic_output
+from .atomic import atomic_output, write_error
 from .errors import InputError
 
 FORMAT = "cond-lsgan-glyphs"
@@ -44,6 +54,8 @@ INK = "light-on-dark"
 
 _TEXT = h5py.string_dtype("utf-8")
 _LABEL_CHUNK = 65536  # labels and source ids are small; read and written in large chunks
+MAX_IMAGE_SIZE = 1024  # glyphs are tens of pixels; a larger size is a typo that would allocate gigabytes
+_MAX_DEFLATE_RATIO = 1100  # deflate cannot shrink data more than ~1032:1, so a gzip dataset holds at most this x its file
 
 
 class StoreError(InputError):
@@ -137,8 +149,7 @@ class StoreWriter:
         provenance: dict[str, Any] | None = None,
         compression: str | None = None,
     ) -> None:
-        if image_size < 1:
-            raise InputError(f"image size must be positive, got {image_size}")
+        check_image_size(image_size)
         if compression not in (None, "gzip"):
             raise InputError(f"compression must be 'gzip' or none, got {compression!r}")
         self.path = Path(path)
@@ -152,18 +163,31 @@ class StoreWriter:
         self.count = 0
         self._stack: contextlib.ExitStack | None = None
         self._file: h5py.File | None = None
+        self._sink: _GuardedFile | None = None  # what HDF5 writes through
+        self._datasets: dict[str, h5py.Dataset] = {}  # kept open while writing (closing one writes its cache)
 
     def __enter__(self) -> "StoreWriter":
         size = self.image_size
         with contextlib.ExitStack() as stack:  # unwinds (deleting the temporary file) only if set-up fails
             temporary = stack.enter_context(atomic_output(self.path))
-            self._file = stack.enter_context(h5py.File(temporary, "w"))
-            self._file.create_dataset(
-                "images", shape=(0, size, size), maxshape=(None, size, size), dtype=np.uint8,
-                chunks=(1, size, size), compression=self.compression,
-            )
-            for name in ("labels", "source_ids"):
-                self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(_LABEL_CHUNK,))
+            try:
+                self._sink = _GuardedFile(temporary)
+            except OSError as error:
+                raise write_error(self.path, error) from None
+            stack.callback(self._close_sink)  # after the HDF5 file is closed: reports a write that failed then
+            try:
+                self._file = stack.enter_context(h5py.File(self._sink, "w"))
+                with self._writing():
+                    self._datasets["images"] = self._file.create_dataset(
+                        "images", shape=(0, size, size), maxshape=(None, size, size), dtype=np.uint8,
+                        chunks=(1, size, size), compression=self.compression,
+                    )
+                    for name in ("labels", "source_ids"):
+                        self._datasets[name] = self._file.create_dataset(
+                            name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(_LABEL_CHUNK,))
+            except BaseException:
+                self._sink.discard = True
+                raise
             self._stack = stack.pop_all()
         return self
 
@@ -188,22 +212,50 @@ class StoreWriter:
         if n == 0:
             return
         start, end = self.count, self.count + n
-        file = self._file
-        for name, values in (("images", images), ("labels", labels.astype(np.int32)), ("source_ids", source_ids.astype(np.int32))):
-            file[name].resize(end, axis=0)
-            file[name][start:end] = values
+        with self._writing():
+            for name, values in (("images", images), ("labels", labels.astype(np.int32)), ("source_ids", source_ids.astype(np.int32))):
+                self._datasets[name].resize(end, axis=0)
+                self._datasets[name][start:end] = values
         self.count = end
 
     def __exit__(self, kind, value, traceback) -> None:
         stack, self._stack = self._stack, None
         if kind is not None:  # the body failed: close and delete the temporary file
-            stack.__exit__(kind, value, traceback)
+            self._discard(stack, value)
             return
-        with stack:  # closes the HDF5 file, then renames it into place (or deletes it if this raises)
+        try:
             if self.count == 0:
                 raise InputError(f"nothing to write to {self.path}: no images")
-            _check_range("source id", self._file["source_ids"][:], len(self.sources))
-            self._write_tables(self._file)
+            _check_range("source id", self._datasets["source_ids"][:], len(self.sources))
+            with self._writing():
+                self._write_tables(self._file)
+                self._file.flush()
+        except BaseException as error:
+            self._discard(stack, error)
+            raise
+        self._datasets.clear()
+        stack.close()  # closes the HDF5 file, reports a write that failed there, renames the file into place
+
+    def _discard(self, stack: contextlib.ExitStack, error: BaseException) -> None:
+        """Close and delete the temporary file after `error`; nothing more is written to it."""
+        self._sink.discard = True
+        self._datasets.clear()
+        stack.__exit__(type(error), error, error.__traceback__)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Report a write that failed in the block (disk full, file size limit) as one InputError line."""
+        try:
+            yield
+        except OSError as error:
+            raise write_error(self.path, self._sink.error or error) from None
+        if self._sink.error is not None:
+            raise write_error(self.path, self._sink.error)
+
+    def _close_sink(self) -> None:
+        self._sink.close()
+        if self._sink.error is not None and not self._sink.discard:
+            raise write_error(self.path, self._sink.error)
 
     def _write_tables(self, file: h5py.File) -> None:
         file.attrs["format"] = FORMAT
@@ -212,10 +264,10 @@ class StoreWriter:
         file.attrs["ink"] = INK
         file.attrs["provenance"] = json.dumps(self.provenance, ensure_ascii=False, sort_keys=True)
         classes = file.create_group("classes")
-        classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=_TEXT)
-        classes.create_dataset("codepoint", data=np.array(self.classes.codepoint, dtype=np.int32))
+        self._datasets["classes/text"] = classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=_TEXT)
+        self._datasets["classes/codepoint"] = classes.create_dataset("codepoint", data=np.array(self.classes.codepoint, dtype=np.int32))
         sources = file.create_group("sources")
-        sources.create_dataset("name", data=np.array(self.sources, dtype=object), dtype=_TEXT)
+        self._datasets["sources/name"] = sources.create_dataset("name", data=np.array(self.sources, dtype=object), dtype=_TEXT)
 
 
 def write_store(path: str | os.PathLike, glyphs: GlyphSet, compression: str | None = None, batch: int = 4096) -> None:
@@ -238,9 +290,10 @@ def read_store(path: str | os.PathLike) -> GlyphSet:
     path = Path(path)
     with _open(path) as file:
         summary = _validate(path, file)
-        images = file["images"][()]
-        labels = file["labels"][()]
-        source_ids = file["source_ids"][()]
+        with _reading(path):
+            images = file["images"][()]
+            labels = file["labels"][()]
+            source_ids = file["source_ids"][()]
     return GlyphSet(images, labels, summary.classes, summary.sources, source_ids, summary.provenance)
 
 
@@ -249,7 +302,8 @@ def read_labels(path: str | os.PathLike) -> tuple[StoreSummary, np.ndarray, np.n
     path = Path(path)
     with _open(path) as file:
         summary = _validate(path, file)
-        return summary, file["labels"][()], file["source_ids"][()]
+        with _reading(path):
+            return summary, file["labels"][()], file["source_ids"][()]
 
 
 def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -266,7 +320,9 @@ def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[n
         images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
         for start in range(0, summary.num_images, batch):
             stop = min(start + batch, summary.num_images)
-            yield images[start:stop], labels[start:stop], source_ids[start:stop]
+            with _reading(path):
+                batch_data = images[start:stop], labels[start:stop], source_ids[start:stop]
+            yield batch_data
 
 
 class LazyStore:
@@ -288,7 +344,8 @@ class LazyStore:
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         """(image uint8 (H, W), label) of sample `index`."""
         file = self._handle()
-        return file["images"][index], int(file["labels"][index])
+        with _reading(self.path):
+            return file["images"][index], int(file["labels"][index])
 
     def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
@@ -303,17 +360,106 @@ class LazyStore:
         return state
 
 
+# What h5py raises for a damaged file varies with the damage.
+_HDF5_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, AttributeError, IndexError, OverflowError)
+PROBE_SECONDS = 20.0  # what opening and checking a store in the probe child may take
+
+
 def _open(path: Path) -> h5py.File:
     if not path.exists():
         raise StoreError(f"{path}: no such file")
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a glyph store")
-    if not h5py.is_hdf5(path):
-        raise StoreError(f"{path}: not an HDF5 file (expected a glyph store)")
+    _probe(path)
+    return _open_hdf5(path)
+
+
+def _open_hdf5(path: Path) -> h5py.File:
     try:
+        if not h5py.is_hdf5(path):
+            raise StoreError(f"{path}: not an HDF5 file (expected a glyph store)")
         return h5py.File(path, "r")
-    except OSError as error:
-        raise StoreError(f"{path}: cannot open HDF5 file ({error})") from None
+    except _HDF5_ERRORS as error:
+        raise StoreError(f"{path}: cannot open HDF5 file ({_first_line(error)})") from None
+
+
+def _probe(path: Path) -> None:
+    """Open and check `path` in a forked child process before this process touches it.
+
+    HDF5 is a C library: on some damaged files (a few flipped bits in its metadata) it
+    crashes the process or loops forever instead of returning an error. A child that
+    dies, or does not finish within PROBE_SECONDS, marks the file as damaged. A child
+    that finds an ordinary problem exits normally: this process then finds it too and
+    reports it. Off Linux (no fork on Windows; fork is fragile on macOS) the checks run
+    here only.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    read_end, write_end = os.pipe()  # closes when the child ends, however it ends
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: check in this process only
+        os.close(read_end)
+        os.close(write_end)
+        return
+    if pid == 0:  # the child: check, then leave without running any of the parent's exit handlers
+        try:
+            os.close(read_end)
+            _child_limits()
+            with _open_hdf5(path) as file:
+                _validate(path, file)
+                with _reading(path):
+                    images = file["images"]
+                    if images.shape[0]:
+                        images[0], images[images.shape[0] - 1]  # the chunk index, first to last
+        except BaseException:  # noqa: BLE001 - the parent repeats the checks and reports what fails
+            pass
+        os._exit(0)
+    os.close(write_end)
+    finished = False
+    try:
+        finished = bool(select.select([read_end], [], [], PROBE_SECONDS)[0])
+    finally:  # also on Ctrl-C: never leave the child behind
+        os.close(read_end)
+        if not finished:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not finished:
+        raise StoreError(f"{path}: damaged HDF5 file (the HDF5 library did not finish reading it in {PROBE_SECONDS:.0f} s)")
+    if os.WIFSIGNALED(status):
+        raise StoreError(f"{path}: damaged HDF5 file (the HDF5 library crashed reading it: signal {os.WTERMSIG(status)})")
+
+
+def _child_limits() -> None:
+    """In the probe child: no core file, no fault dump, and at most 2 GiB more memory."""
+    import faulthandler
+    import resource
+
+    faulthandler.disable()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        with open("/proc/self/statm") as handle:
+            mapped = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = mapped + (2 << 30)
+    if soft == resource.RLIM_INFINITY or wanted < soft:
+        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Report what h5py raises reading a damaged file as one StoreError line."""
+    try:
+        yield
+    except _HDF5_ERRORS as error:
+        raise StoreError(f"{path}: damaged glyph store ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 def _validate(path: Path, file: h5py.File) -> StoreSummary:
@@ -337,10 +483,14 @@ def _validate(path: Path, file: h5py.File) -> StoreSummary:
             provenance = json.loads(_attr_str(file, "provenance") or "{}")
         except json.JSONDecodeError:
             raise fail("provenance attribute is not valid JSON") from None
+        if not isinstance(provenance, dict):
+            raise fail("provenance attribute is not a JSON object")
 
+        file_size = path.stat().st_size
         for name in ("images", "labels", "source_ids", "classes/text", "classes/codepoint", "sources/name"):
             if name not in file or not isinstance(file[name], h5py.Dataset):
                 raise fail(f"missing dataset '{name}'")
+            _check_declared_size(fail, name, file[name], file_size)
         images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
         if images.dtype != np.uint8 or images.ndim != 3:
             raise fail(f"images must be uint8 (N, H, W), found {images.dtype} {images.shape}")
@@ -361,9 +511,18 @@ def _validate(path: Path, file: h5py.File) -> StoreSummary:
         _check_dataset_range(fail, "source id", source_ids, len(sources))
     except StoreError:
         raise
-    except (KeyError, ValueError, TypeError, OSError) as error:
-        raise fail(f"damaged or inconsistent glyph store ({error})") from None
+    except _HDF5_ERRORS as error:
+        raise fail(f"damaged or inconsistent glyph store ({_first_line(error)})") from None
     return StoreSummary(path, n, size, classes, sources, provenance, images.compression)
+
+
+def _check_declared_size(fail, name: str, data: h5py.Dataset, file_size: int) -> None:
+    """A dataset cannot hold more than its file does: a damaged or crafted shape would
+    otherwise make a reader allocate (or loop over) data that is not there."""
+    declared = int(np.prod(data.shape, dtype=object)) * data.dtype.itemsize
+    filtered = data.id.get_create_plist().get_nfilters() > 0
+    if declared > file_size * (_MAX_DEFLATE_RATIO if filtered else 1):
+        raise fail(f"dataset '{name}' claims shape {data.shape}, more data than the {file_size:,}-byte file can hold (damaged)")
 
 
 def _attr_str(file: h5py.File, name: str) -> str | None:
@@ -384,3 +543,80 @@ def _check_dataset_range(fail, what: str, data: h5py.Dataset, limit: int) -> Non
             _check_range(what, values, limit)
         except InputError as error:
             raise fail(f"{error} at sample {start + int(np.argmax((values < 0) | (values >= limit)))}") from None
+
+
+def check_image_size(size: int) -> None:
+    """Reject an image size no glyph store should have (before anything is allocated for it)."""
+    if not 1 <= size <= MAX_IMAGE_SIZE:
+        raise InputError(f"image size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {size}")
+
+
+class _GuardedFile:
+    """The file a StoreWriter's HDF5 library writes through (h5py's fileobj driver).
+
+    HDF5 does not recover from a failed write: its caches are left half-flushed, closing
+    the file fails, and h5py can crash the process later. So the first OSError of a
+    write (disk full, file size limit) is kept in `error` instead of being passed on,
+    HDF5 is told the write succeeded and the rest is not written; StoreWriter then
+    reports the error and deletes the file. With `discard` set (the file is being thrown
+    away), nothing more is written.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self._fd: int | None = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        self._position = 0
+        self._size = os.fstat(self._fd).st_size
+        self.error: OSError | None = None
+        self.discard = False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None and not self.discard:
+            try:
+                os.lseek(self._fd, self._position, os.SEEK_SET)
+                done = 0
+                while done < len(view):
+                    done += os.write(self._fd, view[done:])
+            except OSError as error:
+                self.error = error
+        self._position += len(view)
+        self._size = max(self._size, self._position)
+        return len(view)
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        os.lseek(self._fd, self._position, os.SEEK_SET)
+        data = os.read(self._fd, len(view))  # short past the end of what was written: HDF5 reads zeros there
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(max(0, self._size - self._position) if size < 0 else size)
+        return bytes(buffer[: self.readinto(buffer)])
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._position if size is None else size
+        if self.error is None and not self.discard:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as error:
+                self.error = error
+        self._size = size
+        return size
+
+    def flush(self) -> None:
+        pass  # every write went straight to the OS; atomic_output fsyncs the finished file
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -17,7 +17,7 @@ from data_tools.store import read_store, write_store
 from data_tools.synthetic import synthetic_digits
 from PIL import Image
 
-TINY = ["train.batch_size=8", "train.device=cpu", "train.grid_size=8", "train.log_every=2",
+TINY = ["train.batch_size=8", "train.device=cpu", "train.precision=fp32", "train.grid_size=8", "train.log_every=2",
         "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
 
 

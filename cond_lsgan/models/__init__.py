@@ -17,11 +17,12 @@ from torch import Tensor, nn
 from data_tools.errors import InputError
 
 from ..config import ModelConfig
-from . import paper28, seed32
+from . import mlp2d, paper28, seed32
 
 ARCHITECTURES: dict[str, Callable[[ModelConfig, int, int], tuple[nn.Module, nn.Module]]] = {
     "seed32": seed32.build,
     "paper28": paper28.build,
+    "mlp2d": mlp2d.build,
 }
 
 

@@ -12,17 +12,21 @@ over 7·7·128) and D's FC BN per unit. Options: `model.width` scales every hidd
 also concatenates the tiled label to the image, and `model.label_concat` picks the fused
 or naive computation of the tiled concatenations (same parameters either way). The
 official code's first D conv has 1 + 256 = 257 outputs; we use the paper's 256.
+G's last layer runs as a `FoldConvTranspose2d` (fold.py: same parameters, same function),
+and in eval mode G folds up1's BatchNorm into up1.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from data_tools.errors import InputError
 
 from ..config import ModelConfig
 from .embedding import LabelConcatConv, LabelEmbedding, init_normal, scaled
+from .fold import FoldConvTranspose2d
 
 
 class Paper28Generator(nn.Module):
@@ -39,16 +43,23 @@ class Paper28Generator(nn.Module):
         self.project_bn = nn.BatchNorm1d(self.channels * self.init_size**2)
         self.up1 = nn.ConvTranspose2d(self.channels, self.channels, 5, stride=2, padding=2, output_padding=1)
         self.up1_bn = nn.BatchNorm2d(self.channels)
-        self.up2 = nn.ConvTranspose2d(self.channels, 1, 5, stride=2, padding=2, output_padding=1)
+        self.up2 = FoldConvTranspose2d(self.channels, 1, 5, stride=2, padding=2, output_padding=1)
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         return torch.rand(n, self.z_dim, generator=generator, device=device) * 2.0 - 1.0  # U[-1, 1]
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         h = torch.cat([z, self.embed(labels)], dim=1)  # (N, z + E)
-        h = torch.relu(self.project_bn(self.project(h)))
+        h = torch.relu_(self.project_bn(self.project(h)))  # in place: one activation-sized allocation fewer
         h = h.view(-1, self.channels, self.init_size, self.init_size)  # (N, 128w, S/4, S/4)
-        h = torch.relu(self.up1_bn(self.up1(h)))  # (N, 128w, S/2, S/2)
+        if self.training:
+            h = torch.relu_(self.up1_bn(self.up1(h)))  # (N, 128w, S/2, S/2)
+        else:  # eval BN is an affine map per channel: folded into up1, one pass over the largest map fewer
+            bn = self.up1_bn
+            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)  # (128w,)
+            weight = self.up1.weight * scale.view(1, -1, 1, 1)  # (in, out, k, k): scales each output channel
+            bias = (self.up1.bias - bn.running_mean) * scale + bn.bias
+            h = torch.relu_(F.conv_transpose2d(h, weight, bias, stride=2, padding=2, output_padding=1))
         return torch.sigmoid(self.up2(h))  # (N, 1, S, S)
 
 

@@ -1,0 +1,305 @@
+"""The fast paths compute what the plain ones do: upsample-conv, precision, memory layout, frozen D, resume."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cond_lsgan import training
+from cond_lsgan.checkpoint import load_checkpoint
+from cond_lsgan.config import Config, ModelConfig, apply_overrides
+from cond_lsgan.generate import LoadedGenerator
+from cond_lsgan.models import build_models
+from cond_lsgan.models.fold import FoldConv2d, FoldConvTranspose2d
+from cond_lsgan.models.seed32 import Seed32Generator, UpsampleConv2d
+from cond_lsgan.training import TrainingStep, make_adam, resolve_precision, train
+from data_tools.errors import InputError
+from data_tools.store import write_store
+from data_tools.synthetic import synthetic_digits
+
+CPU = torch.device("cpu")
+TINY = ["train.batch_size=8", "train.device=cpu", "train.grid_size=8", "train.log_every=2",
+        "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
+SMALL_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
+                 "model.width=0.125", "train.order=d_then_g", "train.batch_size=8", "train.device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "digits.h5"
+    write_store(path, synthetic_digits(64, size=32, seed=1))
+    return path
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+def config(*overrides: str) -> Config:
+    return apply_overrides(Config(), list(overrides))
+
+
+def assert_same_function(fast: nn.Module, plain: nn.Module, x: torch.Tensor) -> None:
+    """fast (fp32) against plain (computed in fp64 as the truth): outputs and the gradients of input and parameters.
+
+    Each must be within 1e-5 relative error of the truth, as the plain form in fp32 is.
+    A gradient that is zero in exact arithmetic (a conv bias ahead of a train-mode
+    BatchNorm) holds only fp32 rounding noise, so it is measured against the largest
+    gradient instead of itself.
+    """
+    truth = copy.deepcopy(plain).double()
+    x64 = x.detach().double().requires_grad_()
+    expected = truth(x64)
+    upstream = torch.randn_like(expected)
+    expected_grads = torch.autograd.grad(expected, (x64, *truth.parameters()), upstream)
+    for module in (fast, plain):
+        x32 = x.detach().clone().requires_grad_()
+        out = module(x32)
+        assert out.shape == expected.shape and out.dtype == torch.float32
+        assert relative_error(out.double(), expected) <= 1e-5
+        grads = torch.autograd.grad(out, (x32, *module.parameters()), upstream.float())
+        names = ["input", *(name for name, _ in module.named_parameters())]
+        largest = max(g.abs().max() for g in expected_grads)
+        for name, got, want in zip(names, grads, expected_grads, strict=True):
+            assert got.shape == want.shape
+            scale = want.abs().max() if want.abs().max() > 1e-9 * largest else largest
+            assert (got.double() - want).abs().max() / scale <= 1e-5, name
+
+
+@pytest.mark.parametrize("batch, c_in, c_out, height, width", [(3, 5, 4, 7, 9), (2, 3, 6, 1, 1), (4, 16, 8, 8, 8), (2, 128, 64, 5, 3)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv_equals_upsample_then_conv(batch, c_in, c_out, height, width, channels_last):
+    """The transposed form against nearest 2x upsampling then the 3x3 conv, odd and one-pixel sizes included."""
+    torch.manual_seed(0)
+    fast, plain = UpsampleConv2d(c_in, c_out), UpsampleConv2d(c_in, c_out, fast=False)
+    plain.load_state_dict(fast.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    fast.to(memory_format=layout)
+    x = torch.randn(batch, c_in, height, width).contiguous(memory_format=layout)
+    assert fast(x).shape == (batch, c_out, 2 * height, 2 * width)
+    reference = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), plain.weight, plain.bias, padding=1)
+    assert torch.equal(plain(x), reference)  # the plain form is the seed's pair
+    assert_same_function(fast, plain, x)
+
+
+@pytest.mark.parametrize("c_in, c_out, size, kernel, stride, padding, extra", [
+    (128, 1, 14, 5, 2, 2, 1),  # paper28's last layer
+    (5, 3, 7, 5, 2, 2, 1), (4, 2, 6, 3, 2, 1, 0), (4, 2, 5, 4, 3, 1, 2), (3, 2, 1, 5, 2, 2, 1)])
+def test_fold_transposed_conv_equals_conv_transpose(c_in, c_out, size, kernel, stride, padding, extra):
+    torch.manual_seed(0)
+    fast = FoldConvTranspose2d(c_in, c_out, kernel, stride, padding, extra)
+    plain = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, extra)
+    plain.load_state_dict(fast.state_dict())
+    assert_same_function(fast, plain, torch.randn(3, c_in, size, size + 2))
+
+
+@pytest.mark.parametrize("c_in, c_out, size, kernel, padding", [
+    (64, 1, 32, 3, 1),  # seed32's last layer
+    (5, 3, 7, 3, 0), (4, 2, 6, 5, 2), (4, 2, 5, 5, 4), (3, 2, 1, 3, 1)])
+def test_fold_conv_equals_conv(c_in, c_out, size, kernel, padding):
+    torch.manual_seed(0)
+    fast = FoldConv2d(c_in, c_out, kernel, padding=padding)
+    plain = nn.Conv2d(c_in, c_out, kernel, padding=padding)
+    plain.load_state_dict(fast.state_dict())
+    assert_same_function(fast, plain, torch.randn(3, c_in, size, size + 1))
+
+
+def test_transposed_kernel_sums_the_taps_that_read_the_same_pixel():
+    """Spot-check the derivation: a one-hot 3x3 kernel lands on the expected 4x4 taps."""
+    conv = UpsampleConv2d(1, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 1.0  # the centre tap reads the pixel itself in every phase
+    kernel = conv.transposed_kernel()[0, 0]
+    assert kernel.tolist() == [[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 0, 2] = 1.0  # top-right tap
+    assert conv.transposed_kernel()[0, 0].nonzero().tolist() == [[2, 0], [2, 1], [3, 0], [3, 1]]
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_seed32_fast_generator_equals_plain_with_the_same_state_dict(conditional):
+    torch.manual_seed(0)
+    fast, _ = build_models(ModelConfig(conditional=conditional, embed_dim=16), 10, 32)
+    plain = Seed32Generator(100, 32, 10 if conditional else 0, 16, fast=False)
+    assert list(plain.state_dict()) == list(fast.state_dict())  # checkpoints interchangeable
+    plain.load_state_dict(fast.state_dict())
+    z, labels = torch.randn(6, 100), torch.arange(6)
+    for mode in ("train", "eval"):  # batch statistics, then running statistics
+        fast.train(mode == "train"), plain.train(mode == "train")
+        assert_same_function(WithLabels(fast, labels), WithLabels(plain, labels), z)
+
+
+class WithLabels(nn.Module):
+    """generator(z, labels) as a one-argument module, for assert_same_function."""
+
+    def __init__(self, generator: nn.Module, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.generator, self.labels = generator, labels
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, self.labels)
+
+
+def test_precision_choices(monkeypatch):
+    for name in ("auto", "fp32", "bf16", "fp16"):
+        assert config(f"train.precision={name}").train.precision == name
+    with pytest.raises(InputError, match="train.precision must be one of 'auto', 'fp32', 'bf16', 'fp16', got 'fp64'"):
+        config("train.precision=fp64")
+    assert resolve_precision("fp32", CPU) is None
+    assert resolve_precision("bf16", CPU) == torch.bfloat16
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto", CPU) == torch.bfloat16
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", CPU) is None  # emulated bf16 would be slower than fp32
+
+
+def test_fp16_on_cpu_is_refused(digits, tmp_path):
+    with pytest.raises(InputError, match="precision 'fp16' needs a CUDA device, not cpu; use 'bf16' or 'auto'"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        train(config(*TINY, "train.steps=2", "train.precision=fp16"), digits, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def run_steps(trainer: TrainingStep, steps: int, batch: int = 8, classes: int = 10, size: int = 32) -> list[torch.Tensor]:
+    rng = torch.Generator().manual_seed(5)
+    losses = []
+    for index in range(steps):
+        pixels = torch.randint(0, 256, (batch, size, size), dtype=torch.uint8, generator=rng)
+        labels = torch.randint(0, classes, (batch,), generator=rng)
+        losses.append(trainer.step(pixels, labels, index))
+    return losses
+
+
+@pytest.mark.parametrize("overrides, size", [((), 32), (tuple(SMALL_PAPER28), 28)])
+def test_bf16_training_steps_give_finite_losses_and_keep_fp32_weights(overrides, size):
+    trainer = TrainingStep(config("train.precision=bf16", "train.batch_size=8", *overrides), 10, size, CPU)
+    before = copy.deepcopy(trainer.generator.state_dict())
+    losses = torch.stack(run_steps(trainer, 3, size=size))
+    assert losses.dtype == torch.float32 and torch.isfinite(losses).all() and (losses > 0).all()
+    assert all(p.dtype == torch.float32 for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()])
+    assert any(not torch.equal(before[k], v) for k, v in trainer.generator.state_dict().items())
+
+
+def test_channels_last_training_runs_and_matches_the_default_layout():
+    cl = TrainingStep(config("train.precision=fp32", "train.channels_last=true", "train.batch_size=8"), 10, 32, CPU)
+    plain = TrainingStep(config("train.precision=fp32", "train.channels_last=false", "train.batch_size=8"), 10, 32, CPU)
+    assert cl.generator.blocks[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain.generator.blocks[1].weight.is_contiguous()
+    torch.manual_seed(1)
+    losses_cl = torch.stack(run_steps(cl, 2))
+    torch.manual_seed(1)
+    losses_plain = torch.stack(run_steps(plain, 2))
+    assert torch.isfinite(losses_cl).all()
+    torch.testing.assert_close(losses_cl, losses_plain, rtol=1e-4, atol=1e-5)  # same function, other summation order
+
+
+def test_freezing_d_during_the_generator_step_changes_nothing():
+    """One step of TrainingStep equals the plain recipe: D not frozen, gradients cleared before each update."""
+    trainer = TrainingStep(config("train.precision=fp32", "train.batch_size=8"), 10, 32, CPU)
+    generator, discriminator = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    optimizer_g, optimizer_d = make_adam(generator.parameters(), 2e-4, (0.5, 0.999)), make_adam(discriminator.parameters(), 2e-4, (0.5, 0.999))
+    noise_rng = copy.deepcopy(trainer.noise_rng)
+    pixels, labels = torch.randint(0, 256, (8, 32, 32), dtype=torch.uint8), torch.zeros(8, dtype=torch.long)
+    torch.manual_seed(3)
+    trainer.step(pixels, labels, 0)
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
+
+    torch.manual_seed(3)
+    real = pixels.unsqueeze(1).float() / 127.5 - 1.0
+    fake = generator(generator.sample_z(8, noise_rng), labels)
+    for optimizer, loss in ((optimizer_g, lambda: 0.5 * (discriminator(fake) - 1).pow(2).mean()),
+                            (optimizer_d, lambda: 0.5 * (discriminator(real) - 1).pow(2).mean() + 0.5 * discriminator(fake.detach()).pow(2).mean())):
+        optimizer.zero_grad(set_to_none=True)
+        loss().backward()
+        optimizer.step()
+    for ours, reference in ((trainer.generator, generator), (trainer.discriminator, discriminator)):
+        for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def relayout(state, memory_format):
+    """A copy of a (nested) state with every 4-D tensor in `memory_format`."""
+    if isinstance(state, torch.Tensor):
+        return state.contiguous(memory_format=memory_format).clone(memory_format=torch.preserve_format) if state.dim() == 4 else state.clone()
+    if isinstance(state, dict):
+        return {k: relayout(v, memory_format) for k, v in state.items()}
+    if isinstance(state, list):
+        return [relayout(v, memory_format) for v in state]
+    return copy.deepcopy(state)
+
+
+def test_optimizer_state_loads_across_memory_layouts():
+    """A checkpoint's Adam moments in either layout continue a run of either layout with the same updates.
+
+    (The fused CPU Adam kernel mixes up elements when a moment's layout differs from its
+    parameter's; loading re-lays the moments out.)
+    """
+    trainer = TrainingStep(config("train.precision=fp32", "train.batch_size=8", "train.channels_last=false"), 10, 32, CPU)
+    torch.manual_seed(2)
+    run_steps(trainer, 1)
+    state = trainer.state_dict()
+    results = {}
+    for saved, memory_format in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        for resumed in ("false", "true"):
+            trainer = TrainingStep(config("train.precision=fp32", "train.batch_size=8", f"train.channels_last={resumed}"), 10, 32, CPU)
+            trainer.load_state_dict(relayout(state, memory_format))
+            for optimizer in (trainer.optimizer_g, trainer.optimizer_d):
+                for param, moments in optimizer.state.items():
+                    assert moments["exp_avg"].stride() == param.stride() == moments["exp_avg_sq"].stride()
+            torch.manual_seed(4)
+            run_steps(trainer, 1)
+            results[saved, resumed] = trainer.generator.state_dict()
+    for resumed in ("false", "true"):
+        for key, value in results["contiguous", resumed].items():
+            assert torch.equal(results["channels_last", resumed][key], value), (resumed, key)
+
+
+def test_bf16_resume_continues_exactly(digits, tmp_path):
+    """On the CPU bf16 training is deterministic too: 3 steps plus a resume to 6 equal 6 straight."""
+    overrides = [*TINY, "train.precision=bf16"]
+    straight = train(config(*overrides, "train.steps=6"), digits, tmp_path / "straight")
+    train(config(*overrides, "train.steps=3"), digits, tmp_path / "resumed")
+    resumed = train(config(*overrides, "train.steps=6"), digits, tmp_path / "resumed", resume="auto")
+    a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
+    for key in ("generator", "generator_ema", "discriminator"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+    assert a["grad_scaler"] == {}  # only fp16 runs scale gradients
+
+
+def test_generation_follows_the_checkpoint_precision(digits, tmp_path):
+    result = train(config(*TINY, "train.steps=2", "train.precision=bf16"), digits, tmp_path / "run")
+    assert LoadedGenerator(result.checkpoint, device="cpu").dtype == torch.bfloat16
+    fp32 = LoadedGenerator(result.checkpoint, device="cpu", precision="fp32")
+    assert fp32.dtype is None
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        LoadedGenerator(result.checkpoint, device="cpu", precision="fp16")
+    bf16 = LoadedGenerator(result.checkpoint, device="cpu")
+    z = fp32.generator.sample_z(16, torch.Generator().manual_seed(0))
+    difference = np.abs(bf16.render(z, None).astype(int) - fp32.render(z, None).astype(int))
+    assert difference.mean() < 2.0 and difference.max() <= 16  # bf16 keeps about 3 significant digits
+
+
+def test_paper28_eval_folds_batchnorm_into_the_deconvolution_exactly():
+    """In eval mode G folds up1_bn into up1; the result is G with the BatchNorm module applied."""
+    torch.manual_seed(0)
+    generator, _ = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=64, embed_dim=16, width=0.25), 20, 28)
+    for _ in range(3):  # running statistics away from their initial 0 and 1
+        generator(generator.sample_z(16), torch.randint(0, 20, (16,)))
+    with torch.no_grad():
+        generator.up1_bn.weight.uniform_(0.5, 1.5)
+        generator.up1_bn.bias.uniform_(-0.2, 0.2)
+    z, labels = generator.sample_z(8), torch.randint(0, 20, (8,))
+    folded = generator.eval()(z, labels)
+    generator.train()
+    generator.project_bn.eval(), generator.up1_bn.eval()  # the unfolded path, BatchNorm on running statistics
+    unfolded = generator(z, labels)
+    assert relative_error(folded, unfolded) <= 1e-5
