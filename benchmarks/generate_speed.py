@@ -9,7 +9,7 @@ on one batch; the floor is the glyphs/s the machine would reach running only tho
 FLOPs at its measured peak (train_speed.peak_rates), and `share_of_peak` is achieved
 over floor.
 
-    python benchmarks/generate_speed.py [--per-class 3] [--windows 3]
+    python benchmarks/generate_speed.py [--per-class 5] [--windows 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -64,9 +64,12 @@ def flops_per_glyph(loaded: LoadedGenerator) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-class", type=int, default=3, help="glyphs per class in each window (3: 11,220 glyphs)")
+    parser.add_argument("--per-class", type=int, default=5, help="glyphs per class in each window (5: 18,700 glyphs)")
     parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: one per core); 1 is steadier on a busy machine")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     peaks = measure_peaks()
     total = CLASSES * args.per_class
     with tempfile.TemporaryDirectory() as folder:
@@ -112,6 +115,7 @@ def main() -> None:
         "benchmark": "paper28 generation at 3,740 classes, batch 1,024, into a glyph store (generate_store)",
         "date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "glyphs_per_window": total,
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "mflop_per_glyph": round(flops / 1e6, 2), "peak_gflop_per_s": peaks,
         "results": results,
     }, indent=2))

@@ -4,6 +4,8 @@
     cond-lsgan sample --checkpoint CKPT --out grid.png [--n 64]
     cond-lsgan generate --checkpoint CKPT --n N --out gen.h5
     cond-lsgan demo [--out DIR]
+    cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
+    cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
 
 Bad input (missing file, config typo, wrong store) prints one line and exits with 2.
 """

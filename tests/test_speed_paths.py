@@ -1,4 +1,4 @@
-"""The fast paths compute what the plain ones do: upsample-conv, precision, memory layout, frozen D, resume."""
+"""The fast paths compute what the plain ones do: layers, precision, memory layout, frozen D, resume, generation."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from cond_lsgan.training import TrainingStep, make_adam, resolve_precision, trai
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
+from helpers import assert_one_line_error, run_cond_lsgan
 
 CPU = torch.device("cpu")
 TINY = ["train.batch_size=8", "train.device=cpu", "train.grid_size=8", "train.log_every=2",
@@ -282,6 +283,9 @@ def test_generation_follows_the_checkpoint_precision(digits, tmp_path):
     assert fp32.dtype is None
     with pytest.raises(InputError, match="needs a CUDA device"):
         LoadedGenerator(result.checkpoint, device="cpu", precision="fp16")
+    refused = run_cond_lsgan("generate", "--checkpoint", result.checkpoint, "--n", "4", "--out", tmp_path / "gen.h5",
+                             "--device", "cpu", "--precision", "fp16")
+    assert_one_line_error(refused, "cond-lsgan", "precision 'fp16' needs a CUDA device")
     bf16 = LoadedGenerator(result.checkpoint, device="cpu")
     z = fp32.generator.sample_z(16, torch.Generator().manual_seed(0))
     difference = np.abs(bf16.render(z, None).astype(int) - fp32.render(z, None).astype(int))
