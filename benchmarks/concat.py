@@ -21,9 +21,11 @@ import torch
 
 from cond_lsgan.config import ModelConfig
 from cond_lsgan.models import build_models
+from cond_lsgan.training import keep_freed_memory
 
 
 def d_step(discriminator, images, labels, precision: str, device: torch.device) -> None:
+    discriminator.zero_grad(set_to_none=True)  # as training's D update does: fresh gradients, no accumulation
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     with autocast:
         scores = discriminator(images, labels)
@@ -39,6 +41,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # the allocator setting training uses on the CPU (see cond_lsgan/training.py)
     torch.manual_seed(0)
     _, discriminator = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=1024), args.classes, 28)
     discriminator.to(device)
