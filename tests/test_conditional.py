@@ -12,9 +12,9 @@ from cond_lsgan.config import Config, apply_overrides, load_config
 from cond_lsgan.generate import generate_pngs, generate_store, sample_grid, select_classes
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import ClassTable, read_store, write_store
+from data_tools.store import ClassTable, GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_data_tools
 
 SMALL_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
                  "model.width=0.125", "train.order=d_then_g", "train.batch_size=8", "train.device=cpu",
@@ -99,3 +99,26 @@ def test_conditional_seed32_trains_and_resumes(tmp_path):
     assert result.step == 2
     result = train(apply_overrides(Config(), [*overrides, "train.steps=3"]), tmp_path / "digits.h5", tmp_path / "run", resume="auto")
     assert result.step == 3 and (tmp_path / "run" / "samples" / "step_0000003.png").is_file()
+
+
+def test_generated_store_merges_with_real_data_by_class_text(checkpoint, tmp_path):
+    """`data-tools merge real.h5 gen.h5`: generated 7s join the real 7s, whatever each file's class order."""
+    rng = np.random.default_rng(0)
+    real_images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    real_classes = ClassTable(["7", "永", "3"])  # another order, and a class the model lacks
+    write_store(tmp_path / "real.h5", GlyphSet(real_images, np.array([0, 0, 1, 2, 2, 1], np.int32), real_classes,
+                                               ["font A"], np.zeros(6, np.int32), {"test": True}))
+    generate_store(checkpoint, tmp_path / "gen.h5", per_class=2, chars="73", seed=3, device="cpu")
+    generated = read_store(tmp_path / "gen.h5")
+    merged_path = tmp_path / "merged.h5"
+    result = run_data_tools("merge", tmp_path / "real.h5", tmp_path / "gen.h5", "--out", merged_path)
+    assert result.returncode == 0, result.stderr
+    merged = read_store(merged_path)
+    texts = [merged.classes.text[label] for label in merged.labels]
+    assert texts == ["7", "7", "永", "3", "3", "永"] + ["7", "7", "3", "3"]
+    assert merged.classes.text[:3] == ["7", "永", "3"]  # the first input keeps its indices
+    assert sorted(merged.classes.text) == sorted(set(real_classes.text) | set(generated.classes.text))
+    np.testing.assert_array_equal(merged.images[:6], real_images)
+    np.testing.assert_array_equal(merged.images[6:], generated.images)
+    source_names = [merged.sources[i] for i in merged.source_ids]
+    assert source_names[:6] == ["font A"] * 6 and all(name.startswith("generated:") for name in source_names[6:])
