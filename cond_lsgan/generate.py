@@ -31,7 +31,7 @@ from data_tools.errors import InputError
 from data_tools.grid import image_grid, save_png
 from data_tools.store import ClassTable, StoreWriter
 
-from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint
+from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
 from .config import config_from_dict
 from .models import build_models, model_to_pixels
 from .grids import spread_classes
@@ -50,6 +50,9 @@ def check_sampling_options(seed: int, batch_size: int = 1) -> None:
         raise InputError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
     if not 1 <= batch_size <= 65536:
         raise InputError(f"--batch-size must be between 1 and 65536, got {batch_size}")
+
+
+CPU_SLICE = 256  # images per generator call on the CPU (see LoadedGenerator.render)
 
 
 class LoadedGenerator:
@@ -72,10 +75,7 @@ class LoadedGenerator:
         try:
             self.generator.load_state_dict(state["generator_ema" if weights == "ema" else "generator"])
         except RuntimeError as error:
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            detail = lines[1] if len(lines) > 1 else (lines or ["?"])[0]  # the first mismatch, not the heading
-            detail = detail if len(detail) <= 200 else detail[:200] + " ..."
-            raise InputError(f"{self.path}: weights do not fit its own model config ({detail})") from None
+            raise InputError(f"{self.path}: weights do not fit its own model config ({mismatch_detail(error)})") from None
         self.generator.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
         self.weights = weights
         if precision is None:  # the checkpoint's, where this device can run it (a GPU run's fp16 on a CPU: auto)
@@ -117,10 +117,20 @@ class LoadedGenerator:
 
     @torch.no_grad()
     def render(self, z: Tensor, labels: Tensor | None) -> np.ndarray:
-        """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C)."""
-        with autocast(self.device, self.dtype):
-            images = self.generator(z, labels)
-        return model_to_pixels(images, self.generator.output_range).cpu().numpy()
+        """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C).
+
+        On the CPU the batch runs in slices of CPU_SLICE images, whose activations stay in
+        the caches: paper28 in bf16 makes 10.7k glyphs/s in slices of 256 against 8.7k as
+        one batch of 1,024, which is bound by memory traffic. Slicing changes no result
+        (the generator is in eval mode, so no image depends on the others in its batch).
+        """
+        size = CPU_SLICE if self.device.type == "cpu" else len(z)
+        parts = []
+        for start in range(0, len(z), size):
+            with autocast(self.device, self.dtype):
+                images = self.generator(z[start : start + size], None if labels is None else labels[start : start + size])
+            parts.append(model_to_pixels(images, self.generator.output_range).cpu().numpy())
+        return np.concatenate(parts)
 
     def images(self, labels: Sequence[int] | None, n: int, seed: int = 0, batch_size: int = 256,
                truncation: float | None = None) -> Iterator[np.ndarray]:
