@@ -132,6 +132,13 @@ def _check_entries(path: Path, state: dict[str, Any], require: tuple[str, ...]) 
             raise fail("the class table is not a list of names with code points")
 
 
+def mismatch_detail(error: RuntimeError) -> str:
+    """The first mismatch a failed `load_state_dict` names (not its heading), for a one-line message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else (lines or ["?"])[0]
+    return detail if len(detail) <= 200 else detail[:200] + " ..."
+
+
 def file_digest(path: str | Path) -> str:
     """sha256 of a file, recorded in what is generated from it."""
     digest = hashlib.sha256()
