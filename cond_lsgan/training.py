@@ -234,8 +234,11 @@ class TrainingStep:
         self.generator.load_state_dict(state["generator"])
         self.generator_ema.load_state_dict(state["generator_ema"])
         self.discriminator.load_state_dict(state["discriminator"])
-        for optimizer, key in ((self.optimizer_g, "optimizer_g"), (self.optimizer_d, "optimizer_d")):
+        betas = (self.settings.beta1, self.settings.beta2)
+        for optimizer, key, lr in ((self.optimizer_g, "optimizer_g", self.settings.lr_g), (self.optimizer_d, "optimizer_d", self.settings.lr_d)):
             optimizer.load_state_dict(state[key])
+            for group in optimizer.param_groups:  # the saved state brings the old run's settings: the config's apply
+                group.update(lr=lr, betas=betas)
             _match_param_layouts(optimizer)
         if state.get("grad_scaler") and self.scaler.is_enabled():  # only fp16 runs have scaler state
             self.scaler.load_state_dict(state["grad_scaler"])
