@@ -7,7 +7,9 @@
     cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
     cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
 
-Bad input (missing file, config typo, wrong store) prints one line and exits with 2.
+Bad input (missing file, config typo, wrong store) prints one line and exits with 2. A
+training run stopped by SIGTERM or SIGINT saves a checkpoint and exits with 128 + the
+signal number (143, 130); under torchrun every rank runs this same command.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="TOML config (default: the run folder's config.json when resuming)")
     train.add_argument("--data", required=True, help="glyph store (.h5) to train on")
     train.add_argument("--out", required=True, help="run folder for config, metrics, samples, checkpoints")
-    train.add_argument("--resume", help="'auto' (newest checkpoint in --out, if any) or a checkpoint path")
+    train.add_argument("--resume", help="'auto' (newest checkpoint in --out, if any; give it under torchrun --max-restarts) "
+                       "or a checkpoint path")
     train.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.steps=300")
 
     sample = commands.add_parser("sample", help="write a grid of generated images")
@@ -58,12 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> int:
     from .training import resolve_run_config, train
 
     config = resolve_run_config(args.config, args.out, args.resume, args.overrides)
     result = train(config, args.data, args.out, resume=args.resume)
-    print(f"trained to step {result.step}; checkpoint {result.checkpoint}; samples and metrics in {result.run_dir}")
+    if result.signal:  # stopped early with a checkpoint (the log said so): the shell's code for that signal
+        return 128 + result.signal
+    if result.main:
+        print(f"trained to step {result.step}; checkpoint {result.checkpoint}; samples and metrics in {result.run_dir}")
+    return 0
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:

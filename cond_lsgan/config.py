@@ -42,7 +42,7 @@ class LossConfig:
 @dataclass
 class TrainConfig:
     steps: int = 10000  # total optimisation steps (one G and one D update each)
-    batch_size: int = 64
+    batch_size: int = 64  # the global batch: under torchrun each of the N ranks takes batch_size / N of it
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -59,6 +59,8 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints
     keep_checkpoints: int = 3  # newest checkpoints kept in the run folder
     grid_size: int = 64  # images in each sample grid
+    sync_batchnorm: bool = True  # under torchrun, BatchNorm statistics of the global batch (SyncBatchNorm), not of each rank's slice
+    max_bad_steps: int = 20  # consecutive steps with a non-finite loss (each such update skipped) before the run stops with an error
 
 
 @dataclass
@@ -78,7 +80,8 @@ CHOICES = {
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
 }
 POSITIVE = ("model.z_dim", "model.embed_dim", "model.width", "train.steps", "train.batch_size", "train.log_every", "train.sample_every",
-            "train.checkpoint_every", "train.keep_checkpoints", "train.grid_size", "train.lr_g", "train.lr_d")
+            "train.checkpoint_every", "train.keep_checkpoints", "train.grid_size", "train.lr_g", "train.lr_d",
+            "train.max_bad_steps")
 # Upper bounds, far above any sensible run: a typo like batch_size=10**12 or width=1000 is an
 # error here instead of an attempt to allocate terabytes.
 MAXIMUM = {"model.z_dim": 8192, "model.embed_dim": 8192, "model.width": 4.0, "model.num_classes": 1_000_000,

@@ -1,0 +1,203 @@
+"""Faults, for real: SIGTERM/SIGINT and kill -9 sent to training processes, non-finite losses, damaged checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cond_lsgan.checkpoint import RUN_KEYS, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from cond_lsgan.config import load_config
+from cond_lsgan.training import TrainingStep, train
+from data_tools.errors import InputError
+from data_tools.store import write_store
+from data_tools.synthetic import synthetic_digits
+from helpers import REPO_ROOT, run_cond_lsgan
+
+DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
+TINY = ["model.z_dim=16", "model.embed_dim=8", "model.width=0.125", "train.batch_size=8", "train.device=cpu",
+        "train.precision=fp32", "train.grid_size=4", "train.log_every=1", "train.sample_every=100000"]
+
+
+@pytest.fixture(scope="module")
+def glyphs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "digits28.h5"
+    write_store(path, synthetic_digits(64, size=28, seed=1))
+    return path
+
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest
+
+
+def train_command(glyphs: Path, out: Path, *overrides: str) -> list:
+    """`python -m cond_lsgan train` of the tiny model with --resume auto (a fresh folder simply starts)."""
+    return [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", glyphs, "--out", out, "--resume", "auto",
+            *TINY, *overrides]
+
+
+def start_training(glyphs: Path, out: Path, *overrides: str) -> subprocess.Popen:
+    """The training command in its own process, stderr (the log lines) readable as it runs."""
+    process = subprocess.Popen(train_command(glyphs, out, *overrides), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=ENV)
+    threading.Timer(60, process.kill).start()  # a hang fails the test instead of stalling it
+    return process
+
+
+def read_until(process: subprocess.Popen, pattern: str) -> str:
+    """Read log lines until one matches; the line."""
+    for line in process.stderr:
+        if re.match(pattern, line):
+            return line
+    raise AssertionError(f"the process ended (code {process.wait()}) before a line matching {pattern!r}")
+
+
+@pytest.mark.parametrize("number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, number, code):
+    run = tmp_path / "run"
+    process = start_training(glyphs, run, "train.steps=100000", "train.checkpoint_every=100000")
+    read_until(process, r"step 3: d_loss")
+    process.send_signal(number)
+    rest = process.stderr.read()
+    assert process.wait() == code, rest
+    last = rest.strip().splitlines()[-1]
+    found = re.fullmatch(rf"stopped by {number.name} at step (\d+) of 100000; checkpoint (\S+); continue with --resume auto", last)
+    assert found, rest
+    step = int(found.group(1))
+    assert step >= 3 and Path(found.group(2)) == checkpoint_path(run, step)
+    assert list_checkpoints(run) == [checkpoint_path(run, step)]  # the signal's checkpoint, the only one
+    assert load_checkpoint(checkpoint_path(run, step), require=RUN_KEYS)["step"] == step
+    if number == signal.SIGINT:
+        return
+    # The run folder's own config (train.steps=100000) with a new end: it continues from the stop.
+    resumed = run_cond_lsgan("train", "--data", glyphs, "--out", run, "--resume", "auto", f"train.steps={step + 2}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint_path(run, step)} at step {step}" in resumed.stderr
+    assert load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)["step"] == step + 2
+
+
+def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(glyphs, tmp_path):
+    """SIGKILL 3 times at seeded random moments (checkpoints every step, so some land mid-save); each resume loads."""
+    run, steps = tmp_path / "run", 150
+    overrides = (f"train.steps={steps}", "train.checkpoint_every=1", "train.keep_checkpoints=2")
+    rng = random.Random(0)
+    newest = 0
+    for _ in range(3):
+        process = start_training(glyphs, run, *overrides)
+        read_until(process, r"step \d+: d_loss")  # training runs
+        time.sleep(rng.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+        state = load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)
+        assert newest <= state["step"] < steps  # no step lost, and not finished
+        newest = state["step"]
+    process = start_training(glyphs, run, *overrides)
+    assert read_until(process, r"resuming from").startswith(f"resuming from {checkpoint_path(run, newest)} at step {newest}")
+    rest = process.stderr.read()
+    assert process.wait() == 0, rest
+    assert load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)["step"] == steps
+
+
+def test_non_finite_losses_skip_their_updates_then_stop_the_run(glyphs, tmp_path):
+    """2 good steps, then lr 1e38: D's update throws its weights to ~1e38 and the next losses overflow to inf and NaN."""
+    run = tmp_path / "run"
+    good = subprocess.run(train_command(glyphs, run, "train.steps=2", "train.checkpoint_every=1", "train.keep_checkpoints=5"),
+                          capture_output=True, text=True, env=ENV)
+    assert good.returncode == 0, good.stderr
+    kept = checkpoint_path(run, 2)
+    before = kept.read_bytes()
+    # (the resumed run takes the new lr: the checkpoint's optimiser state does not bring back the old one)
+    result = subprocess.run(train_command(glyphs, run, "train.steps=50", "train.lr_g=1e38", "train.lr_d=1e38", "train.max_bad_steps=3",
+                                          "train.checkpoint_every=1", "train.keep_checkpoints=5"),
+                            capture_output=True, text=True, env=ENV)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(r"step 3: non-finite g_loss (nan|inf); update skipped \(1 in a row, train.max_bad_steps=3\)", lines[1])
+    assert lines[2] == "step 3: no good step to average"
+    assert re.fullmatch(r"step 5: non-finite d_loss nan, g_loss nan; update skipped \(3 in a row, train.max_bad_steps=3\)", lines[-2])
+    assert lines[-1] == ("cond-lsgan: error: 3 steps in a row had non-finite losses (steps 3 to 5, last d_loss nan, g_loss nan); "
+                         f"stopped without saving them; the newest good checkpoint is {kept}; "
+                         "lower train.lr_g and train.lr_d or check the data")
+    # No checkpoint of the bad steps; the good one is intact, loads, and the run continues from it with sane settings.
+    assert list_checkpoints(run) == [checkpoint_path(run, 1), kept] and kept.read_bytes() == before
+    state = load_checkpoint(kept, require=RUN_KEYS)
+    assert all(torch.isfinite(t).all() for key in ("generator", "discriminator") for t in state[key].values() if t.is_floating_point())
+    again = subprocess.run(train_command(glyphs, run, "train.steps=4", "train.lr_g=2e-4", "train.lr_d=2e-4"),
+                           capture_output=True, text=True, env=ENV)
+    assert again.returncode == 0 and f"resuming from {kept} at step 2" in again.stderr, again.stderr
+
+
+def test_a_bad_step_leaves_weights_ema_statistics_and_optimisers_as_they_were():
+    trainer = TrainingStep(load_config(DEMO, TINY), 10, 28, torch.device("cpu"))
+    pixels, labels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8), torch.arange(8)
+    trainer.step(pixels, labels, 0)
+    with torch.no_grad():
+        trainer.discriminator.conv1.weight[0, 0, 0, 0] = float("nan")  # NaN in every score: both losses NaN
+    before = copy.deepcopy({k: v for k, v in trainer.state_dict().items() if k != "rng"})
+    losses = trainer.step(pixels, labels, 1)
+    assert set(trainer.skipped) == {"d_loss", "g_loss"} and not torch.isfinite(losses).any()
+    after = {k: v for k, v in trainer.state_dict().items() if k != "rng"}
+    for key in ("generator", "generator_ema", "discriminator"):
+        for name, tensor in before[key].items():
+            torch.testing.assert_close(after[key][name], tensor, rtol=0, atol=0, equal_nan=True, msg=f"{key}.{name}")
+    assert torch.equal(before["discriminator"]["conv2_bn.running_mean"], after["discriminator"]["conv2_bn.running_mean"])
+    for key in ("optimizer_g", "optimizer_d"):
+        for index, moments in before[key]["state"].items():
+            for name, value in moments.items():
+                assert torch.equal(value, after[key]["state"][index][name]), f"{key} {index} {name}"
+    with torch.no_grad():
+        trainer.discriminator.conv1.weight[0, 0, 0, 0] = 0.0
+    trainer.step(pixels, labels, 2)
+    assert trainer.skipped == {}
+    assert not torch.equal(before["generator_ema"]["up2.weight"], trainer.generator_ema.state_dict()["up2.weight"])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(glyphs, tmp_path_factory):
+    """A real one-step run's checkpoint and its config overrides."""
+    run = tmp_path_factory.mktemp("ckpt") / "run"
+    train(load_config(DEMO, [*TINY, "train.steps=1"]), glyphs, run)
+    return latest_checkpoint(run)
+
+
+def resume_from(glyphs: Path, out: Path, state: dict, *overrides: str) -> str:
+    """Resume a run from `state` (saved as a checkpoint); the InputError's message, which must be one line."""
+    path = out / "edited.pt"
+    save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")}, path)
+    with pytest.raises(InputError) as error:
+        train(load_config(DEMO, [*TINY, "train.steps=3", *overrides]), glyphs, out / "run", resume=str(path))
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_resuming_from_a_checkpoint_without_a_key_names_it(glyphs, checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    del state["optimizer_d"]
+    assert resume_from(glyphs, tmp_path, state) == f"{tmp_path / 'edited.pt'}: damaged checkpoint (no optimizer_d)"
+
+
+def test_weights_or_moments_of_other_shapes_are_one_line_errors(glyphs, checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    state["generator"]["project.weight"] = state["generator"]["project.weight"][:, :-1]
+    message = resume_from(glyphs, tmp_path, state)
+    assert message.startswith(f"{tmp_path / 'edited.pt'}: generator weights do not fit the model (size mismatch for project.weight")
+    state = torch.load(checkpoint, weights_only=True)
+    state["optimizer_g"]["state"][0]["exp_avg"] = torch.zeros(3)
+    message = resume_from(glyphs, tmp_path, state)
+    assert message.startswith(f"{tmp_path / 'edited.pt'}: optimizer_g does not fit the model (exp_avg of shape (3,) for a parameter of shape")
+
+
+def test_another_architecture_names_only_the_fields_that_differ(glyphs, checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    message = resume_from(glyphs, tmp_path, state, "model.width=0.25", "model.z_dim=32")
+    assert message == (f"{tmp_path / 'edited.pt'} was trained with model settings other than the config's: "
+                       "model.z_dim 16 in the checkpoint, 32 in the config; model.width 0.125 in the checkpoint, 0.25 in the config")
