@@ -13,9 +13,9 @@ inside depends only on how near a position is to the border (zero padding), so o
 positions share a few patterns (9 for a 5x5 stride-2 conv on 14x14): the label part of
 the kernel is summed per pattern, multiplied by Φ(y) into a (N, out, patterns) table,
 and spread to the (N, out, H', W') bias map. With E = 256 label channels this replaces
-most of the convolution's work; the
-"naive" mode concatenates and convolves, for reference and tests. Both modes use the
-same parameters, so checkpoints are interchangeable.
+most of the convolution's work; the "naive" mode concatenates and convolves, for
+reference and tests. Both modes use the same parameters, so checkpoints are
+interchangeable.
 """
 
 from __future__ import annotations
@@ -112,8 +112,7 @@ class LabelConcatConv(nn.Module):
         """
         key = (height, width, device, dtype)
         if key not in self._patterns:
-            axes = [self._axis_patterns(size) for size in (height, width)]
-            (rows, row_of), (columns, column_of) = axes
+            (rows, row_of), (columns, column_of) = self._axis_patterns(height), self._axis_patterns(width)
             tap_sums = torch.kron(rows, columns).T  # (k·k, P·Q)
             spread = torch.kron(row_of, column_of).T  # (P·Q, H'·W')
             self._patterns[key] = (tap_sums.to(device, dtype), spread.to(device, dtype))
