@@ -292,6 +292,25 @@ def test_generation_follows_the_checkpoint_precision(digits, tmp_path):
     assert difference.mean() < 2.0 and difference.max() <= 16  # bf16 keeps about 3 significant digits
 
 
+@pytest.mark.parametrize("overrides", [SMALL_PAPER28, ["train.batch_size=8", "train.device=cpu"]], ids=["paper28", "seed32"])
+def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(digits, tmp_path, overrides):
+    result = train(config(*TINY, *overrides, "train.steps=2", "train.precision=bf16"), digits, tmp_path / "run")
+    loaded = LoadedGenerator(result.checkpoint, device="cpu")
+    linears = [m for m in loaded.generator.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    state = load_checkpoint(result.checkpoint, CPU)
+    plain = build_models(loaded.config.model, len(loaded.classes), loaded.image_size)[0]
+    plain.load_state_dict(state["generator_ema"])
+    plain.eval()
+    z = plain.sample_z(40, torch.Generator().manual_seed(3))
+    labels = torch.arange(40) % len(loaded.classes) if loaded.conditional else None
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = plain(z, labels).float()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loaded.generator(z, labels).float()
+    assert torch.equal(got, expected)
+
+
 def test_paper28_eval_folds_batchnorm_into_the_deconvolution_exactly():
     """In eval mode G folds up1_bn into up1; the result is G with the BatchNorm module applied."""
     torch.manual_seed(0)

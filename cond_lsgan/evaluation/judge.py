@@ -119,10 +119,10 @@ class JudgeOutputs:
 
     features: np.ndarray  # float64 (N, F)
     probabilities: np.ndarray  # float32 (N, C)
+    predictions: np.ndarray = field(init=False)  # int64 (N,): computed once, read per class
 
-    @property
-    def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+    def __post_init__(self) -> None:
+        self.predictions = self.probabilities.argmax(axis=1)
 
 
 @torch.no_grad()
