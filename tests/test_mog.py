@@ -93,9 +93,12 @@ def test_mog_command_writes_seeds_summary_and_figure(tmp_path):
     result = run_cond_lsgan("experiment", "mog", "--loss", "bce", "--seeds", "0-1", "--out", out, *QUICK)
     assert result.returncode == 0, result.stderr
     assert "estimated run time" in result.stderr and "seed-steps/s" in result.stderr
-    run_mog(mog_config(REPO_ROOT / "configs" / "mog8.toml", QUICK, "lsgan"), [3], out)  # a second loss into the same folder
+    chi_square = [*QUICK, "loss.a=-1", "loss.c=0"]  # a second loss, with the chi-square coding, into the same folder
+    run_mog(mog_config(REPO_ROOT / "configs" / "mog8.toml", chi_square, "lsgan"), [3], out)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["losses"]) == {"bce", "lsgan"}
+    assert summary["losses"]["lsgan"]["loss_settings"] == {"kind": "lsgan", "a": -1.0, "b": 1.0, "c": 0.0}
+    assert summary["losses"]["lsgan"]["name"] == "LSGAN a=-1 b=1 c=0" and summary["losses"]["bce"]["name"] == "regular GAN"
     assert summary["losses"]["bce"]["seeds"] == [0, 1] and summary["losses"]["lsgan"]["seeds"] == [3]
     final = summary["losses"]["bce"]["by_radius"]["0.1"]["40"]["modes_covered"]
     assert set(final) == {"mean", "std", "min", "max"} and 0 <= final["min"] <= final["mean"] <= final["max"] <= MODES

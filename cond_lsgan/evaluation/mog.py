@@ -26,7 +26,7 @@ Output (DIR is --out):
   DIR/<loss>/seed_<k>/samples.png    a density picture per evaluation step
   DIR/<loss>/seed_<k>/generator.pt   the final generator (state dict + config; weights_only loads it)
   DIR/<loss>/run.json                config, seeds, speed
-  DIR/summary.json                   mean and spread over seeds per loss, step and radius
+  DIR/summary.json                   mean and spread over seeds per loss, step and radius; LSGAN's a, b, c
   DIR/compare.png                    the losses side by side, like the paper's Fig. 7
 Runs for different losses or seed ranges may share DIR: the summary and the figure are
 rebuilt from every seed folder present.
@@ -259,16 +259,29 @@ def write_summary(out: str | Path) -> dict:
                     "all_modes_share": float(np.mean([rec["modes_covered"][r][i] == MODES for rec in records])),
                 } for i, step in enumerate(steps)
             }
-        run = out / loss / "run.json"
-        speed = json.loads(run.read_text(encoding="utf-8")).get("seed_steps_per_s") if run.is_file() else None
-        summary["losses"][loss] = {"name": LOSS_NAMES[loss], "seeds": [r["seed"] for r in records], "steps": steps,
-                                   "seed_steps_per_s": speed, "by_radius": per_radius,
+        run = _run_record(out, loss)
+        summary["losses"][loss] = {"name": loss_name(out, loss), "seeds": [r["seed"] for r in records], "steps": steps,
+                                   "loss_settings": run.get("config", {}).get("loss"),
+                                   "seed_steps_per_s": run.get("seed_steps_per_s"), "by_radius": per_radius,
                                    "final_modes_covered_per_seed": {r: [rec["modes_covered"][r][-1] for rec in records]
                                                                     for r in map(str, RADII)}}
     write_json(summary, out / "summary.json")
     if results:
         save_png(comparison_figure(out, results), out / "compare.png")
     return summary
+
+
+def _run_record(out: Path, loss: str) -> dict:
+    run = out / loss / "run.json"
+    return json.loads(run.read_text(encoding="utf-8")) if run.is_file() else {}
+
+
+def loss_name(out: Path, loss: str) -> str:
+    """The loss's name, with LSGAN's targets (the paper's 0-1 coding a=0, b=c=1, or e.g. a=-1, b=1, c=0)."""
+    settings = _run_record(out, loss).get("config", {}).get("loss")
+    if loss != "lsgan" or not settings:
+        return LOSS_NAMES[loss]
+    return f"{LOSS_NAMES[loss]} a={settings['a']:g} b={settings['b']:g} c={settings['c']:g}"
 
 
 # ---------------------------------------------------------------- pictures (PIL only)
@@ -379,25 +392,27 @@ def comparison_figure(out: Path, results: dict[str, list[dict]]) -> Image.Image:
     label_width = 110
     for loss, records in results.items():
         first = records[0]
+        row_name = loss_name(out, loss).replace(" a=", "\na=")  # LSGAN's targets on their own line
         with np.load(out / loss / f"seed_{first['seed']}" / "samples.npz") as samples:
             panels = [density_panel(samples[f"step_{s:07d}"], f"step {s}",
                                     f"{first['modes_covered']['0.1'][i]} modes, hq {first['high_quality']['0.1'][i]:.0%}")
                       for i, s in enumerate(first["steps"])]
-        parts.append(_row(panels, label=f"{LOSS_NAMES[loss]}\nseed {first['seed']}", label_width=label_width))
+        parts.append(_row(panels, label=f"{row_name}\nseed {first['seed']}", label_width=label_width))
     for loss, records in results.items():
+        row_name = loss_name(out, loss).replace(" a=", "\na=")
         panels = []
         for record in records:
             with np.load(out / loss / f"seed_{record['seed']}" / "samples.npz") as samples:
                 final = record["steps"][-1]
                 panels.append(density_panel(samples[f"step_{final:07d}"], f"seed {record['seed']}",
                                             f"{record['modes_covered']['0.1'][-1]} modes", size=96))
-        parts.append(_row(panels, label=f"{LOSS_NAMES[loss]}\nfinal, all seeds", label_width=label_width))
+        parts.append(_row(panels, label=f"{row_name}\nfinal, all seeds", label_width=label_width))
     charts = [_chart(results, "modes_covered", "0.1", "modes covered (r = 0.1, >= 20 of 2,500 samples)", MODES),
               _chart(results, "high_quality", "0.1", "high-quality share (within r = 0.1 of a mode)", 1.0),
               _chart(results, "modes_covered", "0.03", "modes covered (r = 0.03 = 3 std)", MODES)]
     parts.append(_row(charts))
     title = Image.new("RGB", (max(p.width for p in parts), 24), "white")
     ImageDraw.Draw(title).text((6, 6), f"Mixture of {MODES} Gaussians (std {MODE_STD}): "
-                               f"{' vs '.join(LOSS_NAMES[k] for k in results)}; circles: radius 0.1 around the modes",
+                               f"{' vs '.join(loss_name(out, k) for k in results)}; circles: radius 0.1 around the modes",
                                fill="black", font=_font(14))
     return _stack([title, *parts])

@@ -49,6 +49,7 @@ from .metrics import (COLLAPSE_RATIO, COPY_RMS, class_balance, frechet_distance_
                       nearest_distances, pixel_rms)
 
 MAX_REAL = 50_000
+CLASS_PROBES = 7  # timings of one class's scoring; the estimate uses their median
 SHOWN_CLASSES = 8  # best and worst classes in the picture
 SHOWN_IMAGES = 8  # generated (and real) images per shown class
 
@@ -142,20 +143,34 @@ def _estimate_seconds(loaded: LoadedGenerator, judge, labels: list[int] | None, 
                       classes: int) -> float:
     """Time generating, judging and scoring a probe batch as one class, then scale to the whole job.
 
-    Each piece is timed on its second run: the first pays one-off setup (kernels chosen,
-    buffers allocated) that the job pays only once.
+    Generating and judging are timed on their second run: the first pays one-off setup
+    (kernels chosen, buffers allocated) that the job pays only once. Scoring one class is
+    a few milliseconds of small operations whose single timings scatter widely (another
+    process on the cores can stall one by a second), so it is timed as the median of
+    several runs, on a class of the job's own sizes.
     """
     probe = min(512, generated)  # the judge's batch: smaller batches run at another speed per image
     probe_labels = None if labels is None else labels[:probe]
     images, generate_seconds = _second_run(lambda: next(loaded.images(probe_labels, probe, seed=0, batch_size=probe)))
     outputs, judge_seconds = _second_run(lambda: judge_outputs(judge, images))
-    one = slice(0, min(64, probe))  # one class's worth
-    group = np.zeros(len(images[one]), dtype=np.int64)
-    class_outputs = JudgeOutputs(outputs.features[one], outputs.probabilities[one])
-    _, class_seconds = _second_run(lambda: _per_class(judge.classes.text, group, images[one], class_outputs, group, images[one],
-                                                      class_outputs, conditional=labels is not None))
-    per_image = (generated * (generate_seconds + judge_seconds) + min(real, MAX_REAL) * judge_seconds) / probe
+    real = min(real, MAX_REAL)
+    gen_part = np.arange(max(2, generated // classes)) % probe  # one class's images (repeated if the probe is short)
+    real_part = np.arange(max(2, real // classes)) % probe
+    def score_one_class() -> None:
+        gen_out = JudgeOutputs(outputs.features[gen_part], outputs.probabilities[gen_part])
+        real_out = JudgeOutputs(outputs.features[real_part], outputs.probabilities[real_part])
+        _per_class(judge.classes.text, np.zeros(len(gen_part), dtype=np.int64), images[gen_part], gen_out,
+                   np.zeros(len(real_part), dtype=np.int64), images[real_part], real_out, conditional=labels is not None)
+    score_one_class()
+    class_seconds = float(np.median([_seconds(score_one_class) for _ in range(CLASS_PROBES)]))
+    per_image = (generated * (generate_seconds + judge_seconds) + real * judge_seconds) / probe
     return 1.1 * (per_image + classes * class_seconds)
+
+
+def _seconds(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def _second_run(work):
