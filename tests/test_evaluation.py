@@ -15,7 +15,7 @@ from PIL import Image
 from cond_lsgan.cli import main
 from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.evaluation.common import class_mapping, parse_seeds
-from cond_lsgan.evaluation.judge import augment_batch, load_judge, save_judge, train_judge
+from cond_lsgan.evaluation.judge import augment_batch, judge_outputs, load_judge, save_judge, train_judge
 from cond_lsgan.evaluation.metrics import (class_balance, frechet_distance, frechet_distance_of, mean_pairwise_distance,
                                            nearest_distances)
 from cond_lsgan.evaluation.scoring import evaluate_generator
@@ -114,6 +114,21 @@ def test_judge_learns_the_digits_and_round_trips(digits, judge_file):
     assert (logits.argmax(1).numpy() == digits.labels[:20]).mean() >= 0.9
     with pytest.raises(InputError, match="trained on 16x16 images, got 32x32"):
         judge.features(np.zeros((1, 32, 32), np.uint8))
+
+
+def test_judge_outputs_keep_the_best_classes_and_the_asked_class_probability(digits, judge_file):
+    judge = load_judge(judge_file[0], "cpu")
+    images, asked = digits.images[:70], (digits.labels[:70] + 3) % 10  # 70: two batches of 64
+    outputs = judge_outputs(judge, images, asked, batch=64)
+    with torch.no_grad():
+        probabilities = torch.softmax(judge.logits(images).double(), dim=1).numpy()  # the full matrix, as a reference
+    order = np.argsort(-probabilities, axis=1)
+    assert outputs.top_classes.shape == (70, 5) and np.array_equal(outputs.top_classes, order[:, :5])
+    assert np.array_equal(outputs.predictions, probabilities.argmax(axis=1))
+    np.testing.assert_allclose(outputs.top_probability, probabilities.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(outputs.class_probability, probabilities[np.arange(70), asked], rtol=1e-5)
+    part = outputs[np.array([3, 65])]
+    assert np.array_equal(part.top_classes, outputs.top_classes[[3, 65]]) and part.class_probability.shape == (2,)
 
 
 def test_train_judge_command_writes_a_loadable_judge(tmp_path, capsys):

@@ -99,7 +99,7 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
         real_index = np.sort(np.random.default_rng(seed).choice(real_index, MAX_REAL, replace=False))
     real_images, real_classes = real.images[real_index], real_to_judge[real.labels[real_index]]
 
-    gen_out, real_out = judge_outputs(judge, generated), judge_outputs(judge, real_images)
+    gen_out, real_out = judge_outputs(judge, generated, generated_classes), judge_outputs(judge, real_images)
     report = {
         "checkpoint": str(checkpoint), "step": loaded.step, "judge": str(judge_path), "data": str(data),
         "judge_held_out_accuracy": judge.info.get("held_out_accuracy"), "seed": seed, "conditional": loaded.conditional,
@@ -110,7 +110,7 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
         groups = generated_classes
         report["readability"] = float((gen_out.predictions == generated_classes).mean())
         report["real_readability"] = float((real_out.predictions == real_classes).mean())
-        report["confidence"] = float(gen_out.probabilities[np.arange(len(generated)), generated_classes].mean())
+        report["confidence"] = float(gen_out.class_probability.mean())
         # A model that ignores its label draws one character for every class: the judge's
         # predictions then pile up on few classes although each class was asked for equally.
         balance = class_balance(gen_out.predictions, judge.num_classes)
@@ -120,8 +120,8 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
                                         "most_predicted_share": balance["counts"][top] / len(generated)}
     else:
         groups = gen_out.predictions
-        report["readability"] = float(gen_out.probabilities.max(axis=1).mean())  # the judge's confidence
-        report["real_readability"] = float(real_out.probabilities.max(axis=1).mean())
+        report["readability"] = float(gen_out.top_probability.mean())  # the judge's confidence
+        report["real_readability"] = float(real_out.top_probability.mean())
         report["confidence"] = report["readability"]
         report["class_balance"] = {"classes": judge.classes.text,
                                    "generated": class_balance(gen_out.predictions, judge.num_classes),
@@ -152,15 +152,14 @@ def _estimate_seconds(loaded: LoadedGenerator, judge, labels: list[int] | None, 
     probe = min(512, generated)  # the judge's batch: smaller batches run at another speed per image
     probe_labels = None if labels is None else labels[:probe]
     images, generate_seconds = _second_run(lambda: next(loaded.images(probe_labels, probe, seed=0, batch_size=probe)))
-    outputs, judge_seconds = _second_run(lambda: judge_outputs(judge, images))
+    as_class = np.zeros(len(images), dtype=np.int64)  # timing only: every probe image scored as class 0
+    outputs, judge_seconds = _second_run(lambda: judge_outputs(judge, images, as_class))
     real = min(real, MAX_REAL)
     gen_part = np.arange(max(2, generated // classes)) % probe  # one class's images (repeated if the probe is short)
     real_part = np.arange(max(2, real // classes)) % probe
     def score_one_class() -> None:
-        gen_out = JudgeOutputs(outputs.features[gen_part], outputs.probabilities[gen_part])
-        real_out = JudgeOutputs(outputs.features[real_part], outputs.probabilities[real_part])
-        _per_class(judge.classes.text, np.zeros(len(gen_part), dtype=np.int64), images[gen_part], gen_out,
-                   np.zeros(len(real_part), dtype=np.int64), images[real_part], real_out, conditional=labels is not None)
+        _per_class(judge.classes.text, as_class[gen_part], images[gen_part], outputs[gen_part],
+                   as_class[real_part], images[real_part], outputs[real_part], conditional=labels is not None)
     score_one_class()
     class_seconds = float(np.median([_seconds(score_one_class) for _ in range(CLASS_PROBES)]))
     per_image = (generated * (generate_seconds + judge_seconds) + real * judge_seconds) / probe
@@ -196,9 +195,9 @@ def _per_class(names: list[str], groups: np.ndarray, generated: np.ndarray, gen_
         row = {"class": names[c], "judge_index": c, "generated": int(g.sum()), "real": int(r.sum())}
         if conditional:
             row["readability"] = float((gen_out.predictions[g] == c).mean())
-            row["confidence"] = float(gen_out.probabilities[g, c].mean())
+            row["confidence"] = float(gen_out.class_probability[g].mean())  # the class asked for is c
         else:
-            row["readability"] = row["confidence"] = float(gen_out.probabilities[g].max(axis=1).mean())
+            row["readability"] = row["confidence"] = float(gen_out.top_probability[g].mean())
         row["real_readability"] = float((real_out.predictions[r] == c).mean()) if r.any() else None
         row["judge_fid"] = frechet_distance_of(real_features, gen_features) if r.sum() >= 2 and g.sum() >= 2 else None
         diversity = mean_pairwise_distance(gen_features)
