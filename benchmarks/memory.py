@@ -2,8 +2,9 @@
 
 Each class count runs in a fresh process (so peaks do not mix): build G and D at the
 paper's sizes, then a few full training steps (D then G, Adam) at batch 64 on random
-data. Prints JSON with the parameter counts, the resident memory after building and
-the peak resident memory (ru_maxrss) after the steps.
+data, with the allocator setting training uses on the CPU (`keep_freed_memory`). Prints
+JSON with the parameter counts, the resident memory after building and the peak
+resident memory (ru_maxrss) after the steps.
 
     python benchmarks/memory.py [--classes 3740 20000] [--steps 3]
 """
@@ -20,6 +21,8 @@ import json, resource, sys, time, torch
 from cond_lsgan.config import ModelConfig
 from cond_lsgan.losses import LeastSquares
 from cond_lsgan.models import build_models
+from cond_lsgan.training import keep_freed_memory
+keep_freed_memory()
 classes, steps = int(sys.argv[1]), int(sys.argv[2])
 def rss_mib():
     with open("/proc/self/status") as f:
