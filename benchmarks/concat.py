@@ -3,9 +3,11 @@
 D forward + backward (the work of one D update on a real and a fake batch) at 3,740
 classes and batch 64, in one process, alternating fused and naive windows after a
 warm-up, in fp32 and under bf16 autocast. Prints JSON with steps/s per window, the
-medians and the median ratio fused/naive.
+medians and the median ratio fused/naive. `--blas-linear` runs D's FC layer through the
+BLAS (nn.Linear) instead of oneDNN (cond_lsgan/models/onednn.py), for comparison: the
+layer is the same in both modes, so its speed sets how far the ratio can go.
 
-    python benchmarks/concat.py [--classes 3740] [--batch 64] [--windows 5] [--steps 5]
+    python benchmarks/concat.py [--classes 3740] [--batch 64] [--windows 5] [--steps 5] [--blas-linear]
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5, help="D steps per window")
+    parser.add_argument("--blas-linear", action="store_true", help="D's FC layer by the BLAS, not oneDNN")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -46,6 +49,7 @@ def main() -> None:
     torch.manual_seed(0)
     _, discriminator = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=1024), args.classes, 28)
     discriminator.to(device)
+    discriminator.fc1.fast = not args.blas_linear
     images = torch.rand(args.batch, 1, 28, 28, device=device)
     labels = torch.randint(0, args.classes, (args.batch,), device=device)
 
@@ -78,7 +82,7 @@ def main() -> None:
         }
     print(json.dumps({
         "benchmark": "paper28 D forward+backward, fused vs naive tiled-label concat",
-        "classes": args.classes, "batch": args.batch, "device": str(device),
+        "classes": args.classes, "batch": args.batch, "device": str(device), "fc_layer": "blas" if args.blas_linear else "onednn",
         "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "results": results,
     }, indent=2))

@@ -16,6 +16,7 @@ from cond_lsgan.config import Config, ModelConfig, apply_overrides
 from cond_lsgan.generate import LoadedGenerator
 from cond_lsgan.models import build_models
 from cond_lsgan.models.fold import FoldConv2d, FoldConvTranspose2d
+from cond_lsgan.models.onednn import OneDNNLinear, onednn_available
 from cond_lsgan.models.seed32 import Seed32Generator, UpsampleConv2d
 from cond_lsgan.training import TrainingStep, make_adam, resolve_precision, train
 from data_tools.errors import InputError
@@ -108,6 +109,30 @@ def test_fold_conv_equals_conv(c_in, c_out, size, kernel, padding):
     plain = nn.Conv2d(c_in, c_out, kernel, padding=padding)
     plain.load_state_dict(fast.state_dict())
     assert_same_function(fast, plain, torch.randn(3, c_in, size, size + 1))
+
+
+@pytest.mark.parametrize("batch, c_in, c_out, bias", [
+    (4, 15936 // 8, 1024 // 8, True),  # paper28's D FC layer, narrowed
+    (3, 40, 1, True), (1, 7, 5, False), (5, 1, 9, True)])
+def test_onednn_linear_equals_linear(batch, c_in, c_out, bias):
+    torch.manual_seed(0)
+    fast, plain = OneDNNLinear(c_in, c_out, bias=bias), nn.Linear(c_in, c_out, bias=bias)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(batch, c_in)
+    if onednn_available():  # the oneDNN path is the one taken, not the fallback
+        assert "_LinearFunction" in type(fast(x.requires_grad_()).grad_fn).__name__
+    assert_same_function(fast, plain, x)
+
+
+def test_onednn_linear_falls_back_under_autocast_and_when_turned_off():
+    torch.manual_seed(0)
+    layer, x = OneDNNLinear(32, 16), torch.randn(4, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, reference = layer(x), F.linear(x, layer.weight, layer.bias)
+    assert out.dtype == torch.bfloat16 and torch.equal(out, reference)  # autocast's own bf16 product
+    layer.fast = False
+    assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+    assert "_LinearFunction" not in type(layer(x.requires_grad_()).grad_fn).__name__
 
 
 def test_transposed_kernel_sums_the_taps_that_read_the_same_pixel():

