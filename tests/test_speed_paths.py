@@ -135,6 +135,21 @@ def test_onednn_linear_falls_back_under_autocast_and_when_turned_off():
     assert "_LinearFunction" not in type(layer(x.requires_grad_()).grad_fn).__name__
 
 
+def test_onednn_linear_refuses_double_backward():
+    """Its backward products are not differentiable themselves: a second derivative is an error, never a wrong number."""
+    layer, x = OneDNNLinear(8, 4), torch.randn(3, 8, requires_grad=True)
+    layer.fast = onednn_available()  # without oneDNN the fallback's second derivative is checked instead
+    (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+    if layer.fast:
+        with pytest.raises(RuntimeError, match="twice|once"):
+            grad.sum().backward()
+    layer.fast = False  # nn.Linear: d/dx of sum(2 (xW^T + b) W) is 2 W^T W summed over outputs, per row
+    (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(grad.sum(), x)
+    expected = 2 * (layer.weight.t() @ layer.weight).sum(1)
+    assert torch.allclose(second, expected.expand_as(second), atol=1e-5)
+
+
 def test_transposed_kernel_sums_the_taps_that_read_the_same_pixel():
     """Spot-check the derivation: a one-hot 3x3 kernel lands on the expected 4x4 taps."""
     conv = UpsampleConv2d(1, 1)

@@ -13,8 +13,10 @@ It falls back to nn.Linear wherever that path does not apply: not on the CPU, no
 float32, under autocast (bf16 products go to oneDNN already), inside torch.compile, a
 PyTorch without oneDNN, or `fast = False`. It subclasses nn.Linear, so parameters,
 initialisation and state dicts are unchanged; the tests check it computes the same
-function and gradients. Worth it for wide layers only: for a product of a few thousand
-multiply-adds the op's overhead (~30 µs) exceeds MKL's time.
+function and gradients. It is differentiable once: a second derivative (a gradient
+penalty, say) raises an error; set `fast = False` for that. Worth it for wide layers
+only: for a product of a few thousand multiply-adds the op's overhead (~30 µs) exceeds
+MKL's time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 def _product(a: Tensor, b: Tensor, bias: Tensor | None) -> Tensor:
@@ -37,6 +40,7 @@ class _LinearFunction(torch.autograd.Function):
         return _product(x, weight, bias)
 
     @staticmethod
+    @once_differentiable  # its products have no autograd: a double backward errors, never silently wrong
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
