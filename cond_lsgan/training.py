@@ -140,7 +140,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 def keep_freed_memory() -> None:
-    """Let glibc serve every block from its heap and keep freed memory for reuse.
+    """Let glibc serve large blocks from its heap and keep freed memory for reuse.
 
     By default glibc serves blocks above 128 KiB-32 MiB (an activation map is 1-16 MiB)
     with fresh mmap pages and unmaps them on free, so every step's activations come back
@@ -150,14 +150,18 @@ def keep_freed_memory() -> None:
     heap. mmap goes off altogether, not just above a higher threshold, because glibc caps
     the threshold at 32 MiB and paper28's largest gradient (D's FC layer, 65 MB) is
     bigger: fresh pages made its weight-gradient product 2.6x slower (41 ms vs 16).
-    Process-wide, harmless elsewhere, and a no-op where libc is not glibc.
+    This holds for blocks the main thread allocates (training's, backward included);
+    other threads' arenas are 64 MiB mmap'd heaps, whose larger blocks are still mapped.
+    The price: memory freed below the top of the heap stays with the process until it
+    ends, so a one-off large buffer keeps its pages. Process-wide, and a no-op where libc
+    is not glibc.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
-    libc.mallopt(m_mmap_max, 0)  # no block is served by mmap: all come from the heap
+    libc.mallopt(m_mmap_max, 0)  # the main arena serves no block by mmap: all come from its heap
     libc.mallopt(m_trim_threshold, 1 << 30)
 
 

@@ -130,6 +130,9 @@ def test_onednn_linear_falls_back_under_autocast_and_when_turned_off():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, reference = layer(x), F.linear(x, layer.weight, layer.bias)
     assert out.dtype == torch.bfloat16 and torch.equal(out, reference)  # autocast's own bf16 product
+    empty = torch.zeros(0, 32, requires_grad=True)  # an empty batch: nn.Linear's result, gradients included
+    layer(empty).sum().backward()
+    assert layer(empty).shape == (0, 16) and torch.equal(layer.weight.grad, torch.zeros(16, 32))
     layer.fast = False
     assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
     assert "_LinearFunction" not in type(layer(x.requires_grad_()).grad_fn).__name__

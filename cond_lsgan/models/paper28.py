@@ -15,7 +15,7 @@ official code's first D conv has 1 + 256 = 257 outputs; we use the paper's 256.
 G's last layer runs as a `FoldConvTranspose2d` (fold.py: same parameters, same function),
 and in eval mode G folds up1's BatchNorm into up1. The two wide FC layers (G's projection,
 D's FC 1024) are `OneDNNLinear` (onednn.py: nn.Linear, with float32 CPU products by
-oneDNN, 2.3x faster than MKL on AMD CPUs).
+oneDNN, 2.3x faster than MKL on AMD CPUs with AVX-512).
 """
 
 from __future__ import annotations
