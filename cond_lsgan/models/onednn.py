@@ -11,15 +11,17 @@ uses for CPU linear layers (`torch.ops.mkldnn._linear_pointwise`).
 
 It falls back to nn.Linear wherever that path does not apply: not on the CPU, not
 float32, under autocast (bf16 products go to oneDNN already), inside torch.compile, an
-empty batch, a PyTorch without oneDNN, or `fast = False`. It subclasses nn.Linear, so parameters,
-initialisation and state dicts are unchanged; the tests check it computes the same
-function and gradients. It is differentiable once: a second derivative (a gradient
-penalty, say) raises an error; set `fast = False` for that. Worth it for wide layers
-only: for a product of a few thousand multiply-adds the op's overhead (~30 µs) exceeds
-MKL's time.
+empty batch, a PyTorch without oneDNN, or `fast = False`. It subclasses nn.Linear, so
+parameters, initialisation and state dicts are unchanged; the tests check it computes
+the same function and gradients. It is differentiable once: a second derivative (a
+gradient penalty, say) raises an error; set `fast = False` for that. Worth it for wide
+layers only: for a product of a few thousand multiply-adds the op's overhead (~30 µs)
+exceeds MKL's time.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +52,7 @@ class _LinearFunction(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias
 
 
+@functools.cache  # fixed for the process: checked once, not on every forward
 def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
