@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data_tools.charsets import gb2312_level1  # noqa: E402
 from data_tools.fonts import open_font_spec  # noqa: E402
-from data_tools.render import default_workers, draw_size, render_glyphs  # noqa: E402
+from data_tools.drawing import draw_size  # noqa: E402
+from data_tools.render import default_workers, render_glyphs  # noqa: E402
 
 
 def main() -> None:

@@ -12,13 +12,12 @@ the destination, and the temporary file is removed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from .errors import InputError, find_write_failure
 
 
 @contextlib.contextmanager
@@ -49,26 +48,6 @@ def atomic_output(destination: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-# Errors of writing that mean "this location cannot take the output" rather than a bug.
-WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
-
-
-def find_write_failure(error: BaseException) -> OSError | None:
-    """The OSError of a failed write (disk full, file too large, read-only) behind `error`, if any.
-
-    Libraries wrap it in their own exceptions (torch.save raises a RuntimeError whose
-    context is the OSError of the write), so the chain of causes is followed. An
-    InputError already names the problem and is left alone.
-    """
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen and not isinstance(error, InputError):
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in WRITE_FAILURES:
-            return error
-        error = error.__cause__ if error.__cause__ is not None else (None if error.__suppress_context__ else error.__context__)
-    return None
 
 
 def write_error(destination: str | os.PathLike, error: OSError) -> InputError:

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     origin.add_argument("--download", action="store_true", help="download with torchvision into --root")
     mnist.add_argument("--root", type=Path, help="download folder (with --download)")
     mnist.add_argument("--split", choices=["train", "test"], required=True)
-    mnist.add_argument("--size", type=int, choices=[28, 32], required=True, help="28 = native, 32 = the seed's Resize(32)")
+    mnist.add_argument("--size", type=int, choices=[28, 32], required=True, help="28 = native, 32 = the reference code's Resize(32)")
     mnist.add_argument("--out", type=Path, required=True, help="glyph store to write (.h5)")
     mnist.add_argument("--gzip", action="store_true", help="gzip-compress the images")
     mnist.set_defaults(handler=_mnist)

@@ -238,11 +238,8 @@ def _coverage(path: Path, index: int, characters: tuple[str, ...]) -> tuple[bool
 
 @functools.lru_cache(maxsize=256)
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def format_font_listing(faces: Sequence[FontFace], characters: Sequence[str] | None = None, show_missing: bool = False) -> str:

@@ -11,7 +11,8 @@ from PIL import Image
 
 from .errors import InputError
 from .grid import CANVAS, image_grid
-from .store import LazyStore, StoreSummary, read_labels
+from .probe import probe_store
+from .store import StoreSummary, read_labels, read_samples
 
 SHOWN_CLASSES = 20
 SHOWN_SOURCES = 20
@@ -19,7 +20,8 @@ MAX_PREVIEW_IMAGES = 10_000  # cells in one preview grid
 
 
 def store_report(path: str | os.PathLike) -> str:
-    """Validate the store at `path` and describe it; reads labels and source ids, never images."""
+    """Check the store at `path` (in a child process first) and describe it; reads its labels and source ids."""
+    probe_store(path)
     summary, labels, source_ids = read_labels(path)
     return format_report(summary, labels, source_ids, summary.path.stat().st_size)
 
@@ -96,17 +98,17 @@ def preview_grid(
         raise InputError(f"--per-class must be at least 1, got {per_class}")
     if per_class is not None and columns is not None:
         raise InputError("--columns does not go with --per-class (each row is one class, --per-class wide)")
-    store = LazyStore(path)
+    summary = probe_store(path)
+    if summary.num_images == 0:
+        raise InputError(f"{summary.path} holds no images to preview")
+    table = summary.classes
     rng = np.random.default_rng(seed)
     if classes is None and per_class is None:
-        indices = rng.choice(len(store), size=min(n, len(store)), replace=False)
-        samples = [store[int(index)] for index in indices]
-        images = np.stack([image for image, _ in samples])
-        captions = [store.summary.classes.text[label] for _, label in samples]
-        return image_grid(images, captions=captions, columns=columns)
+        indices = rng.choice(summary.num_images, size=min(n, summary.num_images), replace=False)
+        images, labels = read_samples(path, indices)
+        return image_grid(images, captions=[table.text[label] for label in labels], columns=columns)
 
-    summary, labels, _ = read_labels(path)
-    table = summary.classes
+    _, labels, _ = read_labels(path)
     if classes is not None:
         shown = [_class_index(summary, text) for text in dict.fromkeys(classes)]  # repeats shown once
         counts = np.bincount(labels, minlength=len(table))
@@ -119,19 +121,21 @@ def preview_grid(
     if per_class is None:
         pool = np.flatnonzero(np.isin(labels, shown))
         indices = rng.choice(pool, size=min(n, len(pool)), replace=False)
-        images = np.stack([store[int(index)][0] for index in indices])
+        images, _ = read_samples(path, indices)
         return image_grid(images, captions=[table.text[labels[index]] for index in indices], columns=columns)
 
     if len(shown) * per_class > MAX_PREVIEW_IMAGES:
         raise InputError(f"{len(shown):,} classes x --per-class {per_class:,} is more than {MAX_PREVIEW_IMAGES:,} images; show fewer")
-    cells, captions = [], []
-    blank = np.full((summary.image_size, summary.image_size), CANVAS, dtype=np.uint8)
+    cells, captions = [], []  # cells: a sample index, or None for a blank cell
     for label in shown:
         members = np.flatnonzero(labels == label)
-        chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False))
-        cells += [store[int(index)][0] for index in chosen] + [blank] * (per_class - len(chosen))
+        chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)).tolist()
+        cells += chosen + [None] * (per_class - len(chosen))
         captions += [table.text[label]] * len(chosen) + [""] * (per_class - len(chosen))
-    return image_grid(np.stack(cells), captions=captions, columns=per_class)
+    images = iter(read_samples(path, [index for index in cells if index is not None])[0])
+    blank = np.full((summary.image_size, summary.image_size), CANVAS, dtype=np.uint8)
+    grid = np.stack([blank if index is None else next(images) for index in cells])
+    return image_grid(grid, captions=captions, columns=per_class)
 
 
 def parse_class_list(text: str) -> list[str]:

@@ -22,7 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError
-from .store import ClassTable, StoreSummary, StoreWriter, iter_batches, validate_store
+from .probe import probe_store
+from .store import ClassTable, StoreSummary, StoreWriter, iter_batches
 
 
 @dataclass
@@ -69,7 +70,7 @@ def merge_stores(
         if key in seen:
             raise InputError(f"{path} is given twice (as {seen[key]}); each input is merged once")
         seen[key] = path
-        summaries.append(validate_store(path))
+        summaries.append(probe_store(path))  # a file from outside: checked in a child first
     first = summaries[0]
     for summary in summaries[1:]:
         if summary.image_size != first.image_size:

@@ -2,8 +2,8 @@
 
 We parse IDX ourselves instead of going through torchvision so that a truncated or
 mixed-up download is caught with a message naming the file, and so importing needs
-no torch. Resizing goes through PIL exactly as the seed's `transforms.Resize(size)`
-does, so a 32x32 store holds the very pixels the seed trained on.
+no torch. Resizing goes through PIL exactly as the reference code's `transforms.Resize(size)`
+does, so a 32x32 store holds the very pixels the reference code trained on.
 """
 
 from __future__ import annotations

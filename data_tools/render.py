@@ -15,14 +15,8 @@ What gets dropped, and why, so that no sample is a box or a blank:
   (the Mono twin of a CJK face, the same file installed twice) adds nothing and is left
   out as a duplicate.
 
-Each glyph is drawn `OVERSAMPLE` times larger than the output, cut to its ink box
-(`Image.getbbox` of the drawn pixels: the font's own bbox includes side bearings and
-line metrics), reduced with a Lanczos filter to fit `size - 2*margin` keeping its aspect
-ratio, and centred on its ink box. Ink is 255 on 0, the store's convention.
-
-Augmented variants get a random stroke-width change (blur, then re-threshold at a
-shifted level: cheap soft morphology), rotation and shear at the large size, then a
-random scale, aspect and shift in the fit. The random numbers of each variant come from
+How one glyph is drawn, fitted and augmented is drawing.py's job. The random numbers of
+each augmented variant come from
 (seed, face position, character index, variant), never from a shared stream, so a
 worker computes any glyph on its own and the output does not depend on the number of
 workers or the order they finish in.
@@ -38,7 +32,6 @@ leaves no file.
 from __future__ import annotations
 
 import hashlib
-import math
 import multiprocessing
 import os
 import signal
@@ -50,14 +43,13 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import ImageFont
 
 from .errors import InputError
+from .drawing import augment_glyph, draw_glyph, draw_size, fit_glyph
 from .fonts import FontFace, discover_fonts, open_font_spec
 from .store import MAX_IMAGE_SIZE, ClassTable, StoreWriter
 
-OVERSAMPLE = 4  # glyphs are drawn this many times larger than they are stored...
-MAX_DRAW_PX = 192  # ...but at most this large (2x at least), since FreeType's anti-aliasing is already fine there
 REPEAT_LIMIT = 3  # a bitmap drawn for more characters than this is a fallback glyph, not a character
 CHUNK_CHARACTERS = 64  # characters per task sent to a worker
 DEFAULT_MIN_COVERAGE = 0.9
@@ -65,21 +57,6 @@ MAX_FACE_BYTES = 2 << 30  # one face's glyphs are held in memory (see the module
 # Pan-CJK collections hold one face per region; those for other regions than mainland
 # China draw many characters in Japanese, Korean or Traditional forms.
 OTHER_REGION_TAGS = frozenset({"JP", "J", "KR", "K", "TC", "HC", "HK", "TW", "MO", "MBE"})
-
-# Augmentation ranges (output pixels and degrees).
-ROTATION_DEGREES = 6.0
-SHEAR = 0.15
-SCALE_RANGE = (0.82, 1.0)
-ASPECT_LOG_RANGE = 0.12  # width / height changes by up to exp(+-0.12)
-SHIFT_PX = 1.5
-STROKE_RANGE = (-0.5, 1.0)  # thinner .. thicker, as a fraction of the blur radius
-STROKE_BLUR = 0.5  # blur radius for the stroke change, in output pixels
-
-
-def draw_size(size: int) -> int:
-    """The pixel size glyphs are drawn at before they are reduced to `size`."""
-    return max(2 * size, min(OVERSAMPLE * size, MAX_DRAW_PX))
-
 
 @dataclass
 class FaceResult:
@@ -421,80 +398,6 @@ def _render_character(font: ImageFont.FreeTypeFont, job: _Job, position: int, ch
         rng = np.random.default_rng((job.seed, position, char_index, variant))
         parts.append(augment_glyph(big, job.size, job.margin, rng, job.size / font.size) or plain)
     return b"".join(parts)
-
-
-def draw_glyph(font: ImageFont.FreeTypeFont, character: str) -> Image.Image | None:
-    """`character` drawn at the font's size, cut to its ink box plus a border; None if no ink."""
-    left, top, right, bottom = font.getbbox(character)
-    pad = max(2, font.size // 16)  # room for the stroke change and rotation of augmentation
-    canvas = Image.new("L", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), 0)
-    ImageDraw.Draw(canvas).text((pad - left, pad - top), character, font=font, fill=255)
-    box = canvas.getbbox()
-    if box is None:
-        return None
-    return canvas.crop((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad))
-
-
-def fit_glyph(big: Image.Image, size: int, margin: int, scale: float = 1.0, aspect: float = 1.0, shift: tuple[int, int] = (0, 0)) -> bytes | None:
-    """Reduce the ink of `big` to fit `size - 2*margin` (times `scale`), centred on its ink box.
-
-    Returns the size x size image's bytes, or None if nothing is left.
-    """
-    box = big.getbbox()
-    if box is None:
-        return None
-    width, height = (box[2] - box[0]) * aspect, box[3] - box[1]
-    factor = (size - 2 * margin) * scale / max(width, height)
-    small = big.resize((max(1, round(width * factor)), max(1, round(height * factor))), Image.LANCZOS, box=box, reducing_gap=2.0)
-    ink = small.getbbox()
-    if ink is None:
-        return None
-    x = (size - ink[0] - ink[2]) // 2
-    y = (size - ink[1] - ink[3]) // 2
-    # a shift never pushes ink out of the image
-    x += min(max(shift[0], -(x + ink[0])), size - (x + ink[2]))
-    y += min(max(shift[1], -(y + ink[1])), size - (y + ink[3]))
-    out = Image.new("L", (size, size), 0)
-    out.paste(small, (x, y))
-    return out.tobytes()
-
-
-def augment_glyph(big: Image.Image, size: int, margin: int, rng: np.random.Generator, reduction: float) -> bytes | None:
-    """One random variant of a drawn glyph (stroke width, rotation, shear, scale, aspect, shift).
-
-    `reduction` is output pixels per drawn pixel. Every random number is drawn up front,
-    in a fixed order, so the variant depends only on the generator's seed.
-    """
-    stroke, angle, shear, scale, aspect, dx, dy = rng.uniform(
-        [STROKE_RANGE[0], -ROTATION_DEGREES, -SHEAR, SCALE_RANGE[0], -ASPECT_LOG_RANGE, -SHIFT_PX, -SHIFT_PX],
-        [STROKE_RANGE[1], ROTATION_DEGREES, SHEAR, SCALE_RANGE[1], ASPECT_LOG_RANGE, SHIFT_PX, SHIFT_PX],
-    )
-    image = _change_stroke(big, stroke, max(1, round(STROKE_BLUR / reduction)))
-    image = _rotate_shear(image, angle, shear)
-    return fit_glyph(image, size, margin, scale, math.exp(aspect), (round(dx), round(dy)))
-
-
-def _change_stroke(image: Image.Image, amount: float, radius: int) -> Image.Image:
-    """Blur, then re-threshold at a level below (thicker) or above (thinner) the middle."""
-    level = 128 - 100 * amount
-    table = [min(255, max(0, round((value - level) * 4 + 128))) for value in range(256)]
-    changed = image.filter(ImageFilter.BoxBlur(radius)).point(table)
-    return changed if changed.getbbox() is not None else image  # never thin a hairline away
-
-
-def _rotate_shear(image: Image.Image, degrees: float, shear: float) -> Image.Image:
-    """Rotate and shear about the centre onto a canvas big enough to hold the result."""
-    theta = math.radians(degrees)
-    cos, sin = math.cos(theta), math.sin(theta)
-    forward = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, shear], [0.0, 1.0]])
-    width, height = image.size
-    corners = forward @ np.array([[-width, width, width, -width], [-height, -height, height, height]]) / 2
-    out_width, out_height = (int(math.ceil(2 * np.abs(corners[k]).max())) + 2 for k in (0, 1))
-    inverse = np.linalg.inv(forward)
-    cx, cy = out_width / 2, out_height / 2
-    a, b, d, e = inverse[0, 0], inverse[0, 1], inverse[1, 0], inverse[1, 1]
-    data = (a, b, width / 2 - a * cx - b * cy, d, e, height / 2 - d * cx - e * cy)
-    return image.transform((out_width, out_height), Image.AFFINE, data, resample=Image.BILINEAR)
 
 
 class _chunk_results:

@@ -35,6 +35,7 @@ import numpy as np
 
 from .atomic import atomic_output
 from .errors import InputError
+from .probe import probe_store
 from .store import StoreSummary, StoreWriter, iter_batches, read_labels
 
 SHOWN_SOURCES = 30
@@ -96,6 +97,7 @@ def split_store(
     train_out, test_out = Path(train_out), Path(test_out)
     if train_out.resolve() == test_out.resolve():
         raise InputError(f"--train and --test are the same file ({train_out})")
+    probe_store(path)  # a file from outside: checked in a child first
     summary, labels, source_ids = read_labels(path)
     if holdout_sources is not None:
         mask = holdout_mask(summary, source_ids, holdout_sources)

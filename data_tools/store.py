@@ -17,17 +17,16 @@ A store holds one set of labelled character images. Layout (version 1):
 Write with `StoreWriter` (streams appended batches, so a large set never has to sit in
 memory; writes to a temporary file and renames it into place on success). Read with
 `read_store` (the whole set into memory, the usual case), `iter_batches` (in order,
-one batch in memory at a time), `read_labels` (labels and sources only) or `LazyStore` (opens the file
-on first access in each process, so it can be handed to DataLoader workers: an h5py
-handle must never cross a fork or be pickled). `validate_store` checks a file and
-returns a summary; every reader calls it, and every problem is an `InputError`.
+one batch in memory at a time), `read_labels` (labels and sources only) or
+`read_samples` (chosen samples only). `validate_store` checks a file and returns a
+summary; every reader calls it, and every problem is an `InputError`.
 
 Files are untrusted input. A dataset cannot claim more data than its file holds, so a
-damaged shape never turns into a huge allocation; on Linux a file is first opened and
-checked in a forked child, because on some damaged files the HDF5 C library crashes or
-loops forever instead of reporting an error (`_probe`). Writing goes through
-`_GuardedFile`: HDF5 does not recover from a failed write (a full disk), so the failure
-is kept from it and reported as one `InputError` line once HDF5 has let go of the file.
+damaged shape never turns into a huge allocation. The readers open the file in this
+process; since the HDF5 C library crashes or hangs on some damaged files, a command
+given a file from outside first checks it in a child process (`probe.probe_store`).
+Writing goes through `guarded_file.GuardedFile`, because HDF5 does not recover from a
+failed write.
 """
 
 from __future__ import annotations
@@ -35,9 +34,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
-import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -47,6 +43,7 @@ import numpy as np
 
 from .atomic import atomic_output, write_error
 from .errors import InputError
+from .guarded_file import GuardedFile
 
 FORMAT = "cond-lsgan-glyphs"
 VERSION = 1
@@ -119,7 +116,7 @@ class GlyphSet:
 
 @dataclass
 class StoreSummary:
-    """What `validate_store` learned about a file without reading its images."""
+    """What `validate_store` learned about a file (reading no images but the first and last)."""
 
     path: Path
     num_images: int
@@ -163,7 +160,7 @@ class StoreWriter:
         self.count = 0
         self._stack: contextlib.ExitStack | None = None
         self._file: h5py.File | None = None
-        self._sink: _GuardedFile | None = None  # what HDF5 writes through
+        self._sink: GuardedFile | None = None  # what HDF5 writes through
         self._datasets: dict[str, h5py.Dataset] = {}  # kept open while writing (closing one writes its cache)
 
     def __enter__(self) -> "StoreWriter":
@@ -171,7 +168,7 @@ class StoreWriter:
         with contextlib.ExitStack() as stack:  # unwinds (deleting the temporary file) only if set-up fails
             temporary = stack.enter_context(atomic_output(self.path))
             try:
-                self._sink = _GuardedFile(temporary)
+                self._sink = GuardedFile(temporary)
             except OSError as error:
                 raise write_error(self.path, error) from None
             stack.callback(self._close_sink)  # after the HDF5 file is closed: reports a write that failed then
@@ -279,31 +276,39 @@ def write_store(path: str | os.PathLike, glyphs: GlyphSet, compression: str | No
 
 
 def validate_store(path: str | os.PathLike) -> StoreSummary:
-    """Check that `path` is a complete, consistent glyph store and summarise it."""
-    path = Path(path)
-    with _open(path) as file:
-        return _validate(path, file)
+    """Check that `path` is a complete, consistent glyph store and summarise it.
+
+    Reads no images but the first and last, which walks the chunk index from end to end.
+    """
+    with _opened(path) as (file, summary):
+        if summary.num_images:
+            file["images"][0], file["images"][summary.num_images - 1]
+    return summary
 
 
 def read_store(path: str | os.PathLike) -> GlyphSet:
     """Validate `path` and read it whole into memory."""
-    path = Path(path)
-    with _open(path) as file:
-        summary = _validate(path, file)
-        with _reading(path):
-            images = file["images"][()]
-            labels = file["labels"][()]
-            source_ids = file["source_ids"][()]
+    with _opened(path) as (file, summary):
+        images, labels, source_ids = (file[name][()] for name in ("images", "labels", "source_ids"))
     return GlyphSet(images, labels, summary.classes, summary.sources, source_ids, summary.provenance)
 
 
 def read_labels(path: str | os.PathLike) -> tuple[StoreSummary, np.ndarray, np.ndarray]:
     """Validate `path` and read its labels and source ids, not its images."""
-    path = Path(path)
-    with _open(path) as file:
-        summary = _validate(path, file)
-        with _reading(path):
-            return summary, file["labels"][()], file["source_ids"][()]
+    with _opened(path) as (file, summary):
+        return summary, file["labels"][()], file["source_ids"][()]
+
+
+def read_samples(path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate `path` and read the images uint8 (n, H, W) and labels (n,) of the samples at `indices`."""
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    with _opened(path) as (file, summary):
+        _check_range("sample index", indices, summary.num_images)
+        images = np.empty((len(indices), summary.image_size, summary.image_size), dtype=np.uint8)
+        labels = np.empty(len(indices), dtype=np.int64)
+        for position, index in enumerate(indices.tolist()):  # one at a time: h5py is slow at long index lists
+            images[position], labels[position] = file["images"][index], file["labels"][index]
+    return images, labels
 
 
 def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -314,148 +319,38 @@ def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[n
     """
     if batch < 1:
         raise InputError(f"batch size must be positive, got {batch}")
-    path = Path(path)
-    with _open(path) as file:
-        summary = _validate(path, file)
+    with _opened(path) as (file, summary):
         images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
         for start in range(0, summary.num_images, batch):
             stop = min(start + batch, summary.num_images)
-            with _reading(path):
-                batch_data = images[start:stop], labels[start:stop], source_ids[start:stop]
+            batch_data = images[start:stop], labels[start:stop], source_ids[start:stop]
             yield batch_data
-
-
-class LazyStore:
-    """Random access to a store's samples without reading it whole.
-
-    The h5py handle is opened on first access in each process and never pickled, so an
-    instance can be passed to DataLoader worker processes.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.summary = validate_store(path)
-        self.path = self.summary.path
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
-
-    def __len__(self) -> int:
-        return self.summary.num_images
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        """(image uint8 (H, W), label) of sample `index`."""
-        file = self._handle()
-        with _reading(self.path):
-            return file["images"][index], int(file["labels"][index])
-
-    def _handle(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._file
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_pid"] = None
-        return state
 
 
 # What h5py raises for a damaged file varies with the damage.
 _HDF5_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, AttributeError, IndexError, OverflowError)
-PROBE_SECONDS = 20.0  # what opening and checking a store in the probe child may take
 
 
-def _open(path: Path) -> h5py.File:
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike) -> Iterator[tuple[h5py.File, StoreSummary]]:
+    """Open and validate `path` in this process; what h5py raises reading it in the block is one StoreError line."""
+    path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such file")
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a glyph store")
-    _probe(path)
-    return _open_hdf5(path)
-
-
-def _open_hdf5(path: Path) -> h5py.File:
     try:
         if not h5py.is_hdf5(path):
             raise StoreError(f"{path}: not an HDF5 file (expected a glyph store)")
-        return h5py.File(path, "r")
+        file = h5py.File(path, "r")
     except _HDF5_ERRORS as error:
         raise StoreError(f"{path}: cannot open HDF5 file ({_first_line(error)})") from None
-
-
-def _probe(path: Path) -> None:
-    """Open and check `path` in a forked child process before this process touches it.
-
-    HDF5 is a C library: on some damaged files (a few flipped bits in its metadata) it
-    crashes the process or loops forever instead of returning an error. A child that
-    dies, or does not finish within PROBE_SECONDS, marks the file as damaged. A child
-    that finds an ordinary problem exits normally: this process then finds it too and
-    reports it. Off Linux (no fork on Windows; fork is fragile on macOS) the checks run
-    here only.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    read_end, write_end = os.pipe()  # closes when the child ends, however it ends
-    try:
-        pid = os.fork()
-    except OSError:  # no process to spare: check in this process only
-        os.close(read_end)
-        os.close(write_end)
-        return
-    if pid == 0:  # the child: check, then leave without running any of the parent's exit handlers
+    with file:
+        summary = _validate(path, file)
         try:
-            os.close(read_end)
-            _child_limits()
-            with _open_hdf5(path) as file:
-                _validate(path, file)
-                with _reading(path):
-                    images = file["images"]
-                    if images.shape[0]:
-                        images[0], images[images.shape[0] - 1]  # the chunk index, first to last
-        except BaseException:  # noqa: BLE001 - the parent repeats the checks and reports what fails
-            pass
-        os._exit(0)
-    os.close(write_end)
-    finished = False
-    try:
-        finished = bool(select.select([read_end], [], [], PROBE_SECONDS)[0])
-    finally:  # also on Ctrl-C: never leave the child behind
-        os.close(read_end)
-        if not finished:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    if not finished:
-        raise StoreError(f"{path}: damaged HDF5 file (the HDF5 library did not finish reading it in {PROBE_SECONDS:.0f} s)")
-    if os.WIFSIGNALED(status):
-        raise StoreError(f"{path}: damaged HDF5 file (the HDF5 library crashed reading it: signal {os.WTERMSIG(status)})")
-
-
-def _child_limits() -> None:
-    """In the probe child: no core file, no fault dump, and at most 2 GiB more memory."""
-    import faulthandler
-    import resource
-
-    faulthandler.disable()
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:
-        with open("/proc/self/statm") as handle:
-            mapped = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    wanted = mapped + (2 << 30)
-    if soft == resource.RLIM_INFINITY or wanted < soft:
-        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
-
-
-@contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    """Report what h5py raises reading a damaged file as one StoreError line."""
-    try:
-        yield
-    except _HDF5_ERRORS as error:
-        raise StoreError(f"{path}: damaged glyph store ({_first_line(error)})") from None
+            yield file, summary
+        except _HDF5_ERRORS as error:
+            raise StoreError(f"{path}: damaged glyph store ({_first_line(error)})") from None
 
 
 def _first_line(error: BaseException) -> str:
@@ -549,74 +444,3 @@ def check_image_size(size: int) -> None:
     """Reject an image size no glyph store should have (before anything is allocated for it)."""
     if not 1 <= size <= MAX_IMAGE_SIZE:
         raise InputError(f"image size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {size}")
-
-
-class _GuardedFile:
-    """The file a StoreWriter's HDF5 library writes through (h5py's fileobj driver).
-
-    HDF5 does not recover from a failed write: its caches are left half-flushed, closing
-    the file fails, and h5py can crash the process later. So the first OSError of a
-    write (disk full, file size limit) is kept in `error` instead of being passed on,
-    HDF5 is told the write succeeded and the rest is not written; StoreWriter then
-    reports the error and deletes the file. With `discard` set (the file is being thrown
-    away), nothing more is written.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self._fd: int | None = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        self._position = 0
-        self._size = os.fstat(self._fd).st_size
-        self.error: OSError | None = None
-        self.discard = False
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
-        self._position = base + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def write(self, data) -> int:
-        view = memoryview(data).cast("B")
-        if self.error is None and not self.discard:
-            try:
-                os.lseek(self._fd, self._position, os.SEEK_SET)
-                done = 0
-                while done < len(view):
-                    done += os.write(self._fd, view[done:])
-            except OSError as error:
-                self.error = error
-        self._position += len(view)
-        self._size = max(self._size, self._position)
-        return len(view)
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        os.lseek(self._fd, self._position, os.SEEK_SET)
-        data = os.read(self._fd, len(view))  # short past the end of what was written: HDF5 reads zeros there
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        buffer = bytearray(max(0, self._size - self._position) if size < 0 else size)
-        return bytes(buffer[: self.readinto(buffer)])
-
-    def truncate(self, size: int | None = None) -> int:
-        size = self._position if size is None else size
-        if self.error is None and not self.discard:
-            try:
-                os.ftruncate(self._fd, size)
-            except OSError as error:
-                self.error = error
-        self._size = size
-        return size
-
-    def flush(self) -> None:
-        pass  # every write went straight to the OS; atomic_output fsyncs the finished file
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None

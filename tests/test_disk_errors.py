@@ -12,8 +12,10 @@ The conditions are real, not mocks:
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import contextlib
+import errno
 import os
 import resource
 import shutil
@@ -25,6 +27,9 @@ from pathlib import Path
 
 import pytest
 
+import data_tools.errors
+from data_tools.errors import find_write_failure
+from data_tools.guarded_file import GuardedFile
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
 from helpers import REPO_ROOT, run_cond_lsgan
@@ -215,3 +220,58 @@ def test_output_where_a_file_is_in_the_way(data, tmp_path):
     blocker.write_text("a file, not a folder")
     result = _run("data_tools", "merge", data["digits"], "--out", blocker / "sub" / "merged.h5")
     _assert_failed_cleanly(result, "data-tools", blocker / "sub" / "merged.h5", (f"{blocker} is a file, not a folder",))
+
+
+def test_errors_imports_nothing_from_the_package():
+    """`errors` (with run_cli's write-failure check) is at the bottom of the package: no import circle."""
+    nodes = list(ast.walk(ast.parse(Path(data_tools.errors.__file__).read_text())))
+    relative = [node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.level]
+    absolute = [node.module for node in nodes if isinstance(node, ast.ImportFrom) and not node.level]
+    absolute += [alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names]
+    assert relative == [] and [name for name in absolute if name.split(".")[0] == "data_tools"] == []
+
+
+def test_find_write_failure_follows_the_chain_of_causes():
+    full = OSError(errno.ENOSPC, "No space left on device")
+    try:
+        try:
+            raise full
+        except OSError:
+            raise RuntimeError("torch.save failed")  # its context is the OSError, as torch.save's is
+    except RuntimeError as error:
+        assert find_write_failure(error) is full
+    assert find_write_failure(OSError(errno.ENOENT, "No such file or directory")) is None
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, where every write fails with ENOSPC")
+def test_guarded_file_keeps_a_failed_write_from_hdf5_and_reads_it_back():
+    """HDF5 reads back what it wrote (a heap): after a failed write that must still be there, or libhdf5 crashes."""
+    sink = GuardedFile("/dev/full")
+    try:
+        assert sink.write(b"heap data") == 9
+        assert sink.error.errno == errno.ENOSPC
+        sink.seek(5)
+        sink.write(b"DATA")
+        sink.seek(0)
+        assert sink.read(9) == b"heap DATA"
+    finally:
+        sink.close()
+
+
+def test_guarded_file_writes_nothing_more_once_discarded(tmp_path):
+    path = tmp_path / "glyphs.h5"
+    path.write_bytes(b"")
+    sink = GuardedFile(path)
+    try:
+        sink.write(b"on disk ")
+        sink.discard = True
+        sink.write(b"kept")
+        sink.seek(16)
+        sink.write(b"far")
+        sink.seek(10)
+        sink.write(b"EP")  # over part of an earlier write
+        sink.seek(0)
+        assert sink.read() == b"on disk keEP\0\0\0\0far"  # the gap reads as zeros, as past the end of a file
+        assert sink.error is None and path.read_bytes() == b"on disk "
+    finally:
+        sink.close()

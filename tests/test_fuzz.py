@@ -4,9 +4,10 @@ set, cut off, inserted, deleted). Whatever the bytes, the only exception is the
 documented one (InputError, or its subclasses BadRecord and StoreError), each file is
 done within the deadline, and no example allocates more than a few megabytes.
 
-HDF5 itself can crash or loop forever on some damaged files; `data_tools.store` checks a
-file in a forked child first (store._probe), so those come out as StoreError too. The
-probe's time limit is lowered here so such an example stays within the deadline.
+HDF5 itself can crash or loop forever on some damaged files; the data-tools commands check
+a file from outside in a child process first (`probe.probe_store`), so those come out as
+InputErrors too. The store examples do the same, with the probe's time limit lowered so
+such an example stays within the deadline.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import data_tools.store as store
 from data_tools.errors import InputError
 from data_tools.gnt import encode_gnt_record, import_gnt, iter_gnt_records
+from data_tools.probe import probe_store
+from data_tools.store import read_store, validate_store
 from helpers import write_tiny_store
 
 MAX_BYTES = 32 << 20  # peak Python-side allocation of one example
@@ -120,20 +122,12 @@ def valid_store(tmp_path_factory) -> tuple[bytes, list[int]]:
     return data, nonzero.tolist()  # the structure (superblock, object headers, B-trees, heaps) and the tables
 
 
-@contextlib.contextmanager
-def quick_probe(seconds: float = 1.0):
-    saved, store.PROBE_SECONDS = store.PROBE_SECONDS, seconds
-    try:
-        yield
-    finally:
-        store.PROBE_SECONDS = saved
-
-
 def _validate(path: Path) -> None:
-    with quick_probe(), bounded_memory():
+    with bounded_memory():
         try:
-            summary = store.validate_store(path)
-            glyphs = store.read_store(path)  # what a valid-looking file gives a reader
+            probe_store(path, seconds=1.0)  # as the commands do, before reading in this process
+            summary = validate_store(path)
+            glyphs = read_store(path)  # what a valid-looking file gives a reader
         except InputError as error:
             event(f"{type(error).__name__}: {str(error).partition(': ')[2][:40]}")
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -61,6 +62,15 @@ def test_unknown_or_empty_classes_are_errors(store):
         preview_grid(store, per_class=0)
     with pytest.raises(InputError, match="--columns does not go with --per-class"):
         preview_grid(store, per_class=2, columns=3)
+
+
+def test_a_store_without_images_is_an_error(store):
+    with h5py.File(store, "r+") as file:  # a crafted file: StoreWriter never writes an empty store
+        for name in ("images", "labels", "source_ids"):
+            file[name].resize(0, axis=0)
+    for per_class in (None, 2):
+        with pytest.raises(InputError, match="store.h5 holds no images to preview"):
+            preview_grid(store, per_class=per_class)
 
 
 def test_parse_class_list():
