@@ -4,7 +4,7 @@ D forward + backward (the work of one D update on a real and a fake batch) at 3,
 classes and batch 64, in one process, alternating fused and naive windows after a
 warm-up, in fp32 and under bf16 autocast. Prints JSON with steps/s per window, the
 medians and the median ratio fused/naive. `--blas-linear` runs D's FC layer through the
-BLAS (nn.Linear) instead of oneDNN (cond_lsgan/models/onednn.py), for comparison: the
+BLAS (nn.Linear) instead of oneDNN (cond_lsgan/fast/onednn.py), for comparison: the
 layer is the same in both modes, so its speed sets how far the ratio can go.
 
     python benchmarks/concat.py [--classes 3740] [--batch 64] [--windows 5] [--steps 5] [--blas-linear]
@@ -23,7 +23,8 @@ import torch
 
 from cond_lsgan.config import ModelConfig
 from cond_lsgan.models import build_models
-from cond_lsgan.training import keep_freed_memory
+from cond_lsgan.fast import use_fast_paths
+from cond_lsgan.process import keep_freed_memory
 
 
 def d_step(discriminator, images, labels, precision: str, device: torch.device) -> None:
@@ -45,11 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
-        keep_freed_memory()  # the allocator setting training uses on the CPU (see cond_lsgan/training.py)
+        keep_freed_memory()  # the allocator setting `cond-lsgan train` uses on the CPU (cond_lsgan/process.py)
     torch.manual_seed(0)
     _, discriminator = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=1024), args.classes, 28)
+    if not args.blas_linear:  # as training with train.fast_paths = true: D's FC layer through oneDNN on the CPU
+        use_fast_paths(discriminator, device)
     discriminator.to(device)
-    discriminator.fc1.fast = not args.blas_linear
     images = torch.rand(args.batch, 1, 28, 28, device=device)
     labels = torch.randint(0, args.classes, (args.batch,), device=device)
 

@@ -21,7 +21,8 @@ import json, resource, sys, time, torch
 from cond_lsgan.config import ModelConfig
 from cond_lsgan.losses import LeastSquares
 from cond_lsgan.models import build_models
-from cond_lsgan.training import keep_freed_memory
+from cond_lsgan.fast import use_fast_paths
+from cond_lsgan.process import keep_freed_memory
 keep_freed_memory()
 classes, steps = int(sys.argv[1]), int(sys.argv[2])
 def rss_mib():
@@ -29,6 +30,8 @@ def rss_mib():
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
 torch.manual_seed(0)
 G, D = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=1024), classes, 28)
+use_fast_paths(G, "cpu")  # as training does
+use_fast_paths(D, "cpu")
 built = rss_mib()
 opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
 opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))

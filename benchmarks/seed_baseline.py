@@ -1,4 +1,4 @@
-"""The seed's own training loop for seed32, written plainly as the seed writes it: the speed baseline.
+"""The reference code's own training loop for seed32, written plainly as the reference code writes it: the speed baseline.
 
 PyTorch-GAN's implementations/lsgan/lsgan.py, the code this project grew from: torchvision's
 MNIST recipe (each sample through `Image.fromarray`, `transforms.Resize(32)`, `ToTensor`,
@@ -104,7 +104,7 @@ class MNISTArrays(Dataset):
 
 
 class SeedLoop:
-    """The seed's models, optimisers and DataLoader; `run(steps)` trains that many batches."""
+    """The reference code's models, optimisers and DataLoader; `run(steps)` trains that many batches."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 64, seed: int = 0):
         torch.manual_seed(seed)
@@ -125,7 +125,7 @@ class SeedLoop:
     def next_batch(self):
         try:
             return next(self.batches)
-        except StopIteration:  # a new epoch, reshuffled, as the seed's `for epoch in range(n_epochs)` does
+        except StopIteration:  # a new epoch, reshuffled, as the reference code's `for epoch in range(n_epochs)` does
             self.batches = iter(self.dataloader)
             return next(self.batches)
 
@@ -156,7 +156,7 @@ class SeedLoop:
 
 
 def load_mnist(idx_dir: str | Path = DEFAULT_IDX_DIR, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """MNIST uint8 (N, 28, 28) images and labels from IDX files, as the seed's dataset holds them."""
+    """MNIST uint8 (N, 28, 28) images and labels from IDX files, as the reference code's dataset holds them."""
     images_path, labels_path = find_idx_files(idx_dir, split)
     return read_idx_images(images_path), read_idx_labels(labels_path)
 
@@ -173,7 +173,7 @@ def main() -> None:
     start = time.perf_counter()
     loop.run(args.steps)
     seconds = time.perf_counter() - start
-    print(json.dumps({"benchmark": "seed's lsgan.py training loop (seed32, batch 64, fp32)", "steps": args.steps,
+    print(json.dumps({"benchmark": "reference lsgan.py training loop (seed32, batch 64, fp32)", "steps": args.steps,
                       "images_per_s": round(args.steps * 64 / seconds, 1), "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "d_loss": round(loop.last_losses[0], 4),
                       "g_loss": round(loop.last_losses[1], 4)}, indent=2))

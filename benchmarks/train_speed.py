@@ -1,14 +1,14 @@
-"""Benchmark: cond-lsgan's training speed against the seed's loop, same model (seed32), same batch (64).
+"""Benchmark: cond-lsgan's training speed against the reference loop, same model (seed32), same batch (64).
 
-The seed's loop (benchmarks/seed_baseline.py) and cond-lsgan's `TrainingStep` (the code
+The reference loop (benchmarks/seed_baseline.py) and cond-lsgan's `TrainingStep` (the code
 `cond-lsgan train` runs each step, default config) train on the same MNIST images (IDX
 files, test split). Each runs in a worker process of its own, so each runs as it
-would alone (cond-lsgan changes process-wide settings such as the allocator's; the seed
+would alone (cond-lsgan changes process-wide settings such as the allocator's; the reference code
 keeps the defaults), and the workers take turns: after a warm-up, alternating windows
 of about `--window` seconds (A B A B ...), one worker running while the others wait,
 so load from other processes hits all alike. Reported are images/s per window, the
 medians and the median of the per-pair ratios. FLOPs per step are counted with
-FlopCounterMode on one step of each (the seed's count is the work of the function
+FlopCounterMode on one step of each (the reference code's count is the work of the function
 itself; ours is what our step executes for the same function), and achieved GFLOP/s
 are set against the fp32 and bf16 peaks measured in the same run (`torch.mm` and a large
 3x3 convolution, the better of the two; see `peak_rates`). A second
@@ -17,10 +17,11 @@ section times paper28 at 3,740 classes (configs/hwdb3740.toml, batch 64) the sam
     python benchmarks/train_speed.py [--idx-dir ../shared/data/mnist] [--windows 5] [--window 4]
         [--ablation] [--compile] [--skip-paper28] [--threads N]
 
-`--ablation` adds cond-lsgan variants (fp32; bf16 with the seed's plain layers, i.e. Upsample +
-Conv3 and nn.Conv2d for the last layer instead of UpsampleConv2d and FoldConv2d) and the
-seed's loop with cond-lsgan's allocator setting (`training.keep_freed_memory`), which the
-seed's code does not make but which speeds it up too;
+`--ablation` adds cond-lsgan variants (fp32; bf16 with `train.fast_paths = false`, i.e. the
+reference code's plain Upsample + Conv3 and nn.Conv2d layers instead of UpsampleConv2d and FoldConv2d)
+and the reference loop with cond-lsgan's allocator setting (`process.keep_freed_memory`, which
+`cond-lsgan train` applies and our workers apply too), which the reference code's code does not make
+but which speeds it up too;
 `--compile` adds train.compile=true (its compile time is reported too). On a machine
 that other processes keep busy (load average above the core count), every multi-threaded
 op waits for a descheduled sibling thread at its closing barrier, which distorts all
@@ -53,20 +54,22 @@ from seed_baseline import DEFAULT_IDX_DIR, SeedLoop, load_mnist  # noqa: E402
 
 from cond_lsgan.config import Config, load_config  # noqa: E402
 from cond_lsgan.data import GlyphBatches  # noqa: E402
-from cond_lsgan.training import TrainingStep, keep_freed_memory, precision_name  # noqa: E402
+from cond_lsgan.process import keep_freed_memory  # noqa: E402
+from cond_lsgan.runtime import precision_name  # noqa: E402
+from cond_lsgan.step import TrainingStep  # noqa: E402
 from data_tools.mnist import CLASSES, resize_images  # noqa: E402
 from data_tools.store import ClassTable, GlyphSet  # noqa: E402
 
 BATCH = 64
 PAPER28_CLASSES = 3740
 
-# name -> (config file, overrides, fast layers); "seed" is the seed's own loop.
+# name -> (config file, overrides); "seed" is the reference code's own loop.
 VARIANTS = {
-    "cond_lsgan": ("mnist.toml", [], True),
-    "cond_lsgan_fp32": ("mnist.toml", ["train.precision=fp32"], True),
-    "cond_lsgan_plain_layers": ("mnist.toml", [], False),
-    "cond_lsgan_compiled": ("mnist.toml", ["train.compile=true"], True),
-    "paper28": ("hwdb3740.toml", [], True),
+    "cond_lsgan": ("mnist.toml", []),
+    "cond_lsgan_fp32": ("mnist.toml", ["train.precision=fp32"]),
+    "cond_lsgan_plain_layers": ("mnist.toml", ["train.fast_paths=false"]),
+    "cond_lsgan_compiled": ("mnist.toml", ["train.compile=true"]),
+    "paper28": ("hwdb3740.toml", []),
 }
 
 
@@ -108,12 +111,10 @@ def measure_peaks(before: dict | None = None) -> dict[str, dict[str, float]]:
 class OurLoop:
     """cond-lsgan's training step over in-memory batches, as the loop in training.train drives it."""
 
-    def __init__(self, config: Config, glyphs: GlyphSet, fast_layers: bool = True) -> None:
+    def __init__(self, config: Config, glyphs: GlyphSet) -> None:
         device = torch.device("cpu")
+        keep_freed_memory()  # the process setting `cond-lsgan train` makes on the CPU
         self.trainer = TrainingStep(config, len(glyphs.classes), glyphs.image_size, device)
-        for module in self.trainer.generator.modules():
-            if hasattr(module, "fast"):  # UpsampleConv2d, FoldConv2d: False runs the seed's plain layers
-                module.fast = fast_layers
         self.batches = GlyphBatches(glyphs, config.train.batch_size, config.train.seed, device)
         self.index = 0
         self.loss_sum = torch.zeros(2)
@@ -126,11 +127,11 @@ class OurLoop:
     def describe(self) -> dict:
         settings = self.trainer.settings
         return {"precision": precision_name(self.trainer.dtype), "channels_last": settings.channels_last,
-                "compile": settings.compile}
+                "compile": settings.compile, "fast_paths": settings.fast_paths}
 
 
 def mnist32(idx_dir: str) -> tuple[np.ndarray, np.ndarray, GlyphSet]:
-    """MNIST test images at 28 (the seed's input) and as the 32x32 glyph set `data-tools mnist --size 32` stores."""
+    """MNIST test images at 28 (the reference code's input) and as the 32x32 glyph set `data-tools mnist --size 32` stores."""
     images, labels = load_mnist(idx_dir, "test")
     glyphs = GlyphSet(resize_images(images, 32), labels.astype(np.int32), ClassTable(list(CLASSES)), ["MNIST test"],
                       np.zeros(len(labels), np.int32), {})
@@ -147,18 +148,15 @@ def random_glyphs(classes: int, size: int = 28) -> GlyphSet:
 
 def build_runner(name: str, idx_dir: str):
     if name.startswith("seed"):
-        if name == "seed_tuned_allocator":  # the seed's loop with cond-lsgan's allocator setting
+        if name == "seed_tuned_allocator":  # the reference loop with cond-lsgan's allocator setting
             keep_freed_memory()
         images, labels, _ = mnist32(idx_dir)
         return SeedLoop(images, labels, BATCH), {"precision": "fp32", "channels_last": False, "compile": False}
-    config_file, overrides, fast = VARIANTS[name]
+    config_file, overrides = VARIANTS[name]
     config = load_config(REPO / "configs" / config_file, overrides)
     glyphs = random_glyphs(PAPER28_CLASSES) if name == "paper28" else mnist32(idx_dir)[2]
-    loop = OurLoop(config, glyphs, fast)
-    description = loop.describe()
-    if name != "paper28":
-        description["fast_layers"] = fast
-    return loop, description
+    loop = OurLoop(config, glyphs)
+    return loop, loop.describe()
 
 
 def count_flops(run: Callable[[int], None]) -> int:
@@ -234,7 +232,7 @@ def main() -> None:
     parser.add_argument("--idx-dir", default=str(DEFAULT_IDX_DIR), help="folder with the MNIST IDX files (test split used)")
     parser.add_argument("--windows", type=int, default=5, help="timed windows per runner")
     parser.add_argument("--window", type=float, default=4.0, help="seconds per window (about)")
-    parser.add_argument("--ablation", action="store_true", help="also time fp32 and the seed's plain layers")
+    parser.add_argument("--ablation", action="store_true", help="also time fp32 and the reference code's plain layers")
     parser.add_argument("--compile", action="store_true", help="also time train.compile=true")
     parser.add_argument("--skip-paper28", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads in each worker (default: torch's, one per core); "
@@ -255,10 +253,10 @@ def main() -> None:
         seed32[name]["median_ratio_to_seed"] = round(statistics.median(ratios), 2)
         seed32[name]["seed_equivalent_gflop_per_s"] = round(
             seed32[name]["median_images_per_s"] / BATCH * seed32["seed"]["gflop_per_step"], 1)
-    if "seed_tuned_allocator" in rates:  # the conservative comparison: the seed given our allocator setting too
+    if "seed_tuned_allocator" in rates:  # the conservative comparison: the reference loop given our allocator setting too
         ratios = [ours / seed for ours, seed in zip(rates["cond_lsgan"], rates["seed_tuned_allocator"])]
         seed32["cond_lsgan"]["median_ratio_to_seed_tuned_allocator"] = round(statistics.median(ratios), 2)
-    result = {"benchmark": "training images/s, cond-lsgan vs the seed's loop (seed32, batch 64)",
+    result = {"benchmark": "training images/s, cond-lsgan vs the reference loop (seed32, batch 64)",
               "date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "seed32": seed32}

@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 
-from data_tools.atomic import atomic_output
-from data_tools.errors import InputError
+from .shared import MAX_IMAGE_SIZE, InputError, atomic_output
 
 FORMAT = "cond-lsgan-checkpoint"
 VERSION = 1
@@ -109,8 +108,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", requir
 
 
 def _check_entries(path: Path, state: dict[str, Any], require: tuple[str, ...]) -> None:
-    from data_tools.store import MAX_IMAGE_SIZE  # noqa: PLC0415 - keeps this module's imports light
-
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: damaged checkpoint ({problem})")
 
@@ -141,8 +138,5 @@ def mismatch_detail(error: RuntimeError) -> str:
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a file, recorded in what is generated from it."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

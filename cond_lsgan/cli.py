@@ -10,6 +10,11 @@
 Bad input (missing file, config typo, wrong store) prints one line and exits with 2. A
 training run stopped by SIGTERM or SIGINT saves a checkpoint and exits with 128 + the
 signal number (143, 130); under torchrun every rank runs this same command.
+
+The process is this module's, not the library's: it checks the glyph stores a command
+reads in a child process before any thread exists (`probe_store`: a damaged HDF5 file
+can crash or hang the process that opens it), and sets the process-wide options that
+CPU training is measured faster with (process.py).
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from data_tools.errors import InputError, run_cli
-
+from .configs import shipped_config
+from .shared import InputError, probe_store, run_cli
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cond-lsgan", description="Train and sample class-conditional least-squares GANs.")
@@ -62,15 +67,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import resolve_run_config, train
+    from .resume import resolve_run_config
+    from .training import train
 
     config = resolve_run_config(args.config, args.out, args.resume, args.overrides)
+    probe_store(args.data)
+    _tune_process_for_training(config.train.device)
     result = train(config, args.data, args.out, resume=args.resume)
     if result.signal:  # stopped early with a checkpoint (the log said so): the shell's code for that signal
         return 128 + result.signal
     if result.main:
         print(f"trained to step {result.step}; checkpoint {result.checkpoint}; samples and metrics in {result.run_dir}")
     return 0
+
+
+def _tune_process_for_training(device_name: str) -> None:
+    """Process-wide settings that training on the CPU is measured faster with (process.py); the process is ours here."""
+    from .process import keep_freed_memory
+    from .runtime import resolve_device
+
+    if resolve_device(device_name).type == "cpu":
+        keep_freed_memory()
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +122,7 @@ def _generate(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
+    _tune_process_for_training("auto")  # the demo config's train.device
     run_demo(args.out, steps=args.steps)
 
 
@@ -142,8 +160,8 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     mog.add_argument("--loss", required=True, choices=["lsgan", "bce"])
     mog.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 (default); all train at once")
     mog.add_argument("--out", required=True, help="folder for per-seed results, summary.json and compare.png")
-    mog.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "mog8.toml"),
-                     help="TOML config (default: configs/mog8.toml, the paper's settings)")
+    mog.add_argument("--config", default=str(shipped_config("mog8.toml")),
+                     help="TOML config (default: the shipped configs/mog8.toml, the paper's settings)")
     mog.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.steps=2000")
 
 
@@ -151,6 +169,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .evaluation import augment, judge, scoring
     from .evaluation.common import parse_seeds
 
+    for option in ("data", "real", "generated", "test"):  # the stores this command reads
+        if getattr(args, option, None) is not None:
+            probe_store(getattr(args, option))
     if args.evaluation == "train-judge":
         judge.train_judge_file(args.data, args.out, steps=args.steps, seed=args.seed, device=args.device)
     elif args.evaluation == "generator":

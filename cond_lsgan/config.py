@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from data_tools.errors import InputError
-
+from .shared import InputError
 
 @dataclass
 class ModelConfig:
@@ -47,10 +47,11 @@ class TrainConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    order: str = "g_then_d"  # "g_then_d" (the seed: D reuses G's images) or "d_then_g" (the paper)
+    order: str = "g_then_d"  # "g_then_d" (the reference code: D reuses G's images) or "d_then_g" (the paper)
     ema_decay: float = 0.999  # generator weight averaging (warmed up over the first steps); 0 disables it
     precision: str = "auto"  # "auto" (bf16 where the CPU/GPU computes it natively, else fp32), "fp32", "bf16", "fp16" (CUDA)
     channels_last: bool = True  # NHWC activations and weights: the layout oneDNN and cuDNN run fastest (CPU: 15-20% faster)
+    fast_paths: bool = True  # swap in the exact faster layer forms for the device (cond_lsgan/fast); false: the plain layers
     compile: bool = False  # torch.compile G and D: about a minute of compiling, measured no faster on a 2-core CPU
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
     seed: int = 0
@@ -205,3 +206,19 @@ def _parse_value(section: Any, section_name: str, key: str, text: str) -> Any:
     except ValueError:
         raise InputError(f"override {section_name}.{key}={text!r}: expected {expected.__name__}") from None
     return text
+
+
+def parse_ranges(text: str, option: str, count: int | None = None) -> list[int]:
+    """ "0,5-9" -> [0, 5, 6, 7, 8, 9] (order kept) for `option` (--seeds, --classes); each below `count` if given."""
+    chosen: list[int] = []
+    for part in str(text).split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise InputError(f"{option}: {part!r} is not a number or a range like 5-9")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if last < first:
+            raise InputError(f"{option}: range {part.strip()} runs backwards")
+        if count is not None and last >= count:
+            raise InputError(f"{option}: {part.strip()} is outside the model's classes 0-{count - 1}")
+        chosen.extend(range(first, last + 1))
+    return chosen

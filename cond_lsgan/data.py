@@ -14,10 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from data_tools.errors import InputError
-from data_tools.store import GlyphSet
-
 from .distributed import Ranks, shard
+from .shared import GlyphSet, InputError
 
 
 class GlyphBatches:

@@ -2,49 +2,22 @@
 
 It renders the first 39 distinct characters of the Lanting Xu (永和九年...) from every
 installed CJK font face with seeded augmentation, trains a narrow conditional paper28
-model on them with the embedded config below, and writes a grid with one row per
-character, printing where everything went. The config is also shipped as
-configs/demo.toml (a test keeps the two equal). Without a CJK font it says what to
-install.
+model on them with the shipped configs/demo.toml, and writes a grid with one row per
+character, printing where everything went. Without a CJK font it says what to install.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from data_tools.errors import InputError
-from data_tools.render import format_report, render_glyphs, resolve_faces
-
-from .config import config_from_dict
+from .config import load_config
+from .configs import shipped_config
 from .generate import sample_grid
+from .shared import InputError, format_report, render_glyphs, resolve_faces
 from .training import train
 
 DEMO_CHARACTERS = "永和九年岁在癸丑暮春之初会于山阴兰亭修禊事也群贤毕至少长咸集此地有崇峻岭茂林竹"
 DEMO_AUGMENT = 15  # jittered variants per glyph, so a few fonts still give varied data
-DEMO_CONFIG = """\
-# The demo: a narrow conditional paper28 on 39 rendered characters, sized to train in a
-# few minutes on 2 CPU cores (quarter width, short noise and label vectors).
-[model]
-arch = "paper28"
-conditional = true
-z_dim = 64
-embed_dim = 32
-width = 0.25
-
-[loss]
-kind = "lsgan"
-
-[train]
-steps = 3000
-batch_size = 64
-order = "d_then_g"
-ema_decay = 0.995
-seed = 0
-log_every = 100
-sample_every = 500
-checkpoint_every = 1000
-"""
 NO_FONT = ("no CJK font found: install one with `pip install 'cond-lsgan[fonts]'` (Noto Sans/Serif SC, "
            "WenQuanYi Micro Hei) or your system's package (e.g. apt-get install fonts-noto-cjk)")
 
@@ -52,7 +25,7 @@ NO_FONT = ("no CJK font found: install one with `pip install 'cond-lsgan[fonts]'
 def run_demo(out: str | Path, steps: int | None = None) -> Path:
     """Render data, train, write `<out>/grid.png`; returns the grid's path."""
     out = Path(out)
-    config = config_from_dict(tomllib.loads(DEMO_CONFIG), origin="demo config")
+    config = load_config(shipped_config("demo.toml"))
     if steps is not None:
         config.train.steps = steps
     try:

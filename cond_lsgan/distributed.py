@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from data_tools.errors import InputError
+from .shared import InputError
 
 _VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 

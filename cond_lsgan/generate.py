@@ -26,17 +26,13 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from data_tools.atomic import make_parent_folder, write_error
-from data_tools.errors import InputError
-from data_tools.grid import image_grid, save_png
-from data_tools.store import ClassTable, StoreWriter
-
 from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
-from .config import config_from_dict
+from .config import config_from_dict, parse_ranges
+from .fast import fold_batchnorm, use_fast_paths
 from .models import build_models, model_to_pixels
-from .grids import spread_classes
+from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
 from .models.embedding import soft_labels
-from .training import autocast, resolve_device, resolve_precision
+from .runtime import autocast, resolve_device, resolve_precision
 
 UNCONDITIONAL_CLASS = "generated"
 MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
@@ -68,6 +64,17 @@ def cast_linear_weights(generator: nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
+def spread_classes(count: int, rows: int) -> list[int]:
+    """Up to `rows` class indices spread evenly over [0, count), first and last included.
+
+    A grid of thousands of classes shows this fixed subset as rows, so one picture
+    compares classes and successive pictures (training's samples) compare steps.
+    """
+    if count <= rows:
+        return list(range(count))
+    return [round(i * (count - 1) / (rows - 1)) for i in range(rows)]
+
+
 class LoadedGenerator:
     """A generator rebuilt from a checkpoint, with what is known about where it came from."""
 
@@ -90,6 +97,8 @@ class LoadedGenerator:
         except RuntimeError as error:
             raise InputError(f"{self.path}: weights do not fit its own model config ({mismatch_detail(error)})") from None
         self.generator.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
+        if self.config.train.fast_paths:  # the run's choice; the same function either way
+            fold_batchnorm(use_fast_paths(self.generator, self.device), self.device)
         self.weights = weights
         if precision is None:  # the checkpoint's, where this device can run it (a GPU run's fp16 on a CPU: auto)
             try:
@@ -172,21 +181,7 @@ def select_classes(classes: ClassTable, chars: str | None = None, indices: str |
         if not wanted:
             raise InputError("--chars is empty")
         return [classes.index(c) for c in wanted]
-    return parse_index_list(indices, len(classes))
-
-
-def parse_index_list(text: str, count: int) -> list[int]:
-    """ "0,5-9" -> [0, 5, 6, 7, 8, 9], each checked against [0, count)."""
-    chosen: list[int] = []
-    for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match:
-            raise InputError(f"--classes: {part!r} is not an index or a range like 5-9")
-        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
-        if last < first or last >= count:
-            raise InputError(f"--classes: {part.strip()} is outside the model's classes 0-{count - 1}")
-        chosen.extend(range(first, last + 1))
-    return chosen
+    return parse_ranges(indices, "--classes", len(classes))
 
 
 def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indices: str | None,

@@ -1,4 +1,4 @@
-"""Small data the data_tools tests build for themselves: IDX bytes, tiny stores, a CLI runner."""
+"""Small data the tests build for themselves (IDX bytes, tiny stores), the tiny model configs, CLI runners."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ import numpy as np
 from data_tools.store import ClassTable, StoreWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# paper28 at 1/8 width with short noise and label vectors: trains a step in milliseconds on the CPU.
+TINY_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
+                "model.width=0.125", "train.order=d_then_g", "train.device=cpu"]
 
 
 def idx_images_bytes(images: np.ndarray, magic: int = 0x00000803) -> bytes:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from cond_lsgan.config import Config, apply_overrides, config_from_dict, load_config
-from cond_lsgan.demo import DEMO_CONFIG
 from data_tools.errors import InputError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -63,8 +61,3 @@ def test_file_errors(tmp_path):
 def test_dict_round_trip():
     config = apply_overrides(Config(), ["train.steps=7", "model.z_dim=16"])
     assert config_from_dict(config.to_dict()) == config
-
-
-def test_demo_config_file_matches_the_embedded_one():
-    shipped = tomllib.loads((CONFIGS / "demo.toml").read_text())
-    assert config_from_dict(shipped) == config_from_dict(tomllib.loads(DEMO_CONFIG))

@@ -1,8 +1,6 @@
-"""`cond-lsgan demo` end to end, shortened to a few steps; the README's commands are the CI's."""
+"""`cond-lsgan demo` end to end, shortened to a few steps."""
 
 from __future__ import annotations
-
-import subprocess
 
 import numpy as np
 import pytest
@@ -11,7 +9,6 @@ from PIL import Image
 from cond_lsgan.demo import DEMO_AUGMENT, DEMO_CHARACTERS, run_demo
 from data_tools.errors import InputError
 from data_tools.store import read_store
-from helpers import REPO_ROOT
 
 
 def test_demo_writes_data_run_and_grid(tmp_path, capsys):
@@ -35,12 +32,3 @@ def test_demo_without_cjk_fonts_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"no CJK font found: install one with `pip install 'cond-lsgan\[fonts\]'`"):
         demo.run_demo(tmp_path / "demo", steps=1)
     assert not (tmp_path / "demo" / "glyphs.h5").exists()
-
-
-def test_ci_runs_the_readme_test_command():
-    extracted = subprocess.run(
-        ["bash", "-c", "awk '/<!-- test-command -->/ {found = 1; next} found && /^```/ {if (inside) exit; inside = 1; next} inside {print}' README.md"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert extracted == "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && python -m pytest -q"
-    assert "<!-- test-command -->" in (REPO_ROOT / ".ci" / "run").read_text()

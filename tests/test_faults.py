@@ -18,7 +18,8 @@ import torch
 
 from cond_lsgan.checkpoint import RUN_KEYS, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from cond_lsgan.config import load_config
-from cond_lsgan.training import TrainingStep, train
+from cond_lsgan.step import TrainingStep
+from cond_lsgan.training import train
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
@@ -45,12 +46,31 @@ def train_command(glyphs: Path, out: Path, *overrides: str) -> list:
             *TINY, *overrides]
 
 
-def start_training(glyphs: Path, out: Path, *overrides: str) -> subprocess.Popen:
-    """The training command in its own process, stderr (the log lines) readable as it runs."""
-    process = subprocess.Popen(train_command(glyphs, out, *overrides), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=ENV)
-    threading.Timer(60, process.kill).start()  # a hang fails the test instead of stalling it
-    return process
+@pytest.fixture
+def start_training():
+    """Start the training command in its own process (stderr, the log lines, readable as it runs).
+
+    A hang fails the test instead of stalling it: a timer kills the process after 60 s.
+    At the end of the test the timers are cancelled and any process still running is
+    killed, so no thread or process outlives the test.
+    """
+    started: list[tuple[subprocess.Popen, threading.Timer]] = []
+
+    def start(glyphs: Path, out: Path, *overrides: str) -> subprocess.Popen:
+        process = subprocess.Popen(train_command(glyphs, out, *overrides), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, env=ENV)
+        timer = threading.Timer(60, process.kill)
+        timer.start()
+        started.append((process, timer))
+        return process
+
+    yield start
+    for process, timer in started:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stderr.close()
 
 
 def read_until(process: subprocess.Popen, pattern: str) -> str:
@@ -62,7 +82,7 @@ def read_until(process: subprocess.Popen, pattern: str) -> str:
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, number, code):
+def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, number, code, start_training):
     run = tmp_path / "run"
     process = start_training(glyphs, run, "train.steps=100000", "train.checkpoint_every=100000")
     read_until(process, r"step 3: d_loss")
@@ -85,7 +105,7 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, n
     assert load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)["step"] == step + 2
 
 
-def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(glyphs, tmp_path):
+def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(glyphs, tmp_path, start_training):
     """SIGKILL 3 times at seeded random moments (checkpoints every step, so some land mid-save); each resume loads."""
     run, steps = tmp_path / "run", 150
     overrides = (f"train.steps={steps}", "train.checkpoint_every=1", "train.keep_checkpoints=2")

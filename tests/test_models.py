@@ -1,4 +1,4 @@
-"""`seed32` against the seed's own layer list (PyTorch-GAN lsgan.py), written out here plainly."""
+"""`seed32` against the reference code's own layer list (PyTorch-GAN lsgan.py), written out here plainly."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_seed32_parameters_match_the_seed():
 
 
 def test_seed32_computes_the_seed_function():
-    """Copying our weights into the seed's layer list gives the same outputs."""
+    """Copying our weights into the reference code's layer list gives the same outputs."""
     torch.manual_seed(0)
     generator, discriminator = build_models(ModelConfig(), 10, 32)
     generator.eval(), discriminator.eval()
@@ -86,7 +86,7 @@ def test_pixel_mapping_round_trip():
         assert x.shape == (1, 1, 16, 16)
         assert x.min().item() == low and x.max().item() == high
         assert torch.equal(model_to_pixels(x, output_range), pixels)
-    assert pixels_to_model(pixels, "tanh")[0, 0, 0, 1].item() == pytest.approx(1 / 127.5 - 1)  # the seed's x/127.5 - 1
+    assert pixels_to_model(pixels, "tanh")[0, 0, 0, 1].item() == pytest.approx(1 / 127.5 - 1)  # the reference code's x/127.5 - 1
 
 
 def test_unknown_arch_and_bad_size():

@@ -10,15 +10,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cond_lsgan import training
+from cond_lsgan import runtime
 from cond_lsgan.checkpoint import load_checkpoint
 from cond_lsgan.config import Config, ModelConfig, apply_overrides
 from cond_lsgan.generate import LoadedGenerator
 from cond_lsgan.models import build_models
-from cond_lsgan.models.fold import FoldConv2d, FoldConvTranspose2d
-from cond_lsgan.models.onednn import OneDNNLinear, onednn_available
-from cond_lsgan.models.seed32 import Seed32Generator, UpsampleConv2d
-from cond_lsgan.training import TrainingStep, make_adam, resolve_precision, train
+from cond_lsgan.fast import fold_batchnorm, use_fast_paths
+from cond_lsgan.fast.fold import FoldConv2d, FoldConvTranspose2d
+from cond_lsgan.fast.onednn import OneDNNLinear, onednn_available
+from cond_lsgan.fast.upsample_conv import UpsampleConv2d
+from cond_lsgan.runtime import make_adam, resolve_precision
+from cond_lsgan.step import TrainingStep
+from cond_lsgan.training import train
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
@@ -76,16 +79,15 @@ def assert_same_function(fast: nn.Module, plain: nn.Module, x: torch.Tensor) -> 
 @pytest.mark.parametrize("batch, c_in, c_out, height, width", [(3, 5, 4, 7, 9), (2, 3, 6, 1, 1), (4, 16, 8, 8, 8), (2, 128, 64, 5, 3)])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_upsample_conv_equals_upsample_then_conv(batch, c_in, c_out, height, width, channels_last):
-    """The transposed form against nearest 2x upsampling then the 3x3 conv, odd and one-pixel sizes included."""
+    """The swapped-in transposed form against nearest 2x upsampling then the 3x3 conv, odd and one-pixel sizes included."""
     torch.manual_seed(0)
-    fast, plain = UpsampleConv2d(c_in, c_out), UpsampleConv2d(c_in, c_out, fast=False)
-    plain.load_state_dict(fast.state_dict())
+    plain = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, stride=1, padding=1))
+    fast = use_fast_paths(copy.deepcopy(plain), CPU)
+    assert [type(m) for m in fast] == [nn.Identity, UpsampleConv2d]
     layout = torch.channels_last if channels_last else torch.contiguous_format
     fast.to(memory_format=layout)
     x = torch.randn(batch, c_in, height, width).contiguous(memory_format=layout)
     assert fast(x).shape == (batch, c_out, 2 * height, 2 * width)
-    reference = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), plain.weight, plain.bias, padding=1)
-    assert torch.equal(plain(x), reference)  # the plain form is the seed's pair
     assert_same_function(fast, plain, x)
 
 
@@ -124,7 +126,7 @@ def test_onednn_linear_equals_linear(batch, c_in, c_out, bias):
     assert_same_function(fast, plain, x)
 
 
-def test_onednn_linear_falls_back_under_autocast_and_when_turned_off():
+def test_onednn_linear_falls_back_under_autocast_and_for_an_empty_batch():
     torch.manual_seed(0)
     layer, x = OneDNNLinear(32, 16), torch.randn(4, 32)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -133,21 +135,18 @@ def test_onednn_linear_falls_back_under_autocast_and_when_turned_off():
     empty = torch.zeros(0, 32, requires_grad=True)  # an empty batch: nn.Linear's result, gradients included
     layer(empty).sum().backward()
     assert layer(empty).shape == (0, 16) and torch.equal(layer.weight.grad, torch.zeros(16, 32))
-    layer.fast = False
-    assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
-    assert "_LinearFunction" not in type(layer(x.requires_grad_()).grad_fn).__name__
 
 
 def test_onednn_linear_refuses_double_backward():
     """Its backward products are not differentiable themselves: a second derivative is an error, never a wrong number."""
     layer, x = OneDNNLinear(8, 4), torch.randn(3, 8, requires_grad=True)
-    layer.fast = onednn_available()  # without oneDNN the fallback's second derivative is checked instead
     (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
-    if layer.fast:
+    if onednn_available():  # without oneDNN the layer is nn.Linear, whose second derivative is checked below
         with pytest.raises(RuntimeError, match="twice|once"):
             grad.sum().backward()
-    layer.fast = False  # nn.Linear: d/dx of sum(2 (xW^T + b) W) is 2 W^T W summed over outputs, per row
-    (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+    plain = nn.Linear(8, 4)  # with fast paths off: d/dx of sum(2 (xW^T + b) W) is 2 W^T W summed over outputs, per row
+    plain.load_state_dict(layer.state_dict())
+    (grad,) = torch.autograd.grad(plain(x).square().sum(), x, create_graph=True)
     (second,) = torch.autograd.grad(grad.sum(), x)
     expected = 2 * (layer.weight.t() @ layer.weight).sum(1)
     assert torch.allclose(second, expected.expand_as(second), atol=1e-5)
@@ -170,14 +169,29 @@ def test_transposed_kernel_sums_the_taps_that_read_the_same_pixel():
 @pytest.mark.parametrize("conditional", [False, True])
 def test_seed32_fast_generator_equals_plain_with_the_same_state_dict(conditional):
     torch.manual_seed(0)
-    fast, _ = build_models(ModelConfig(conditional=conditional, embed_dim=16), 10, 32)
-    plain = Seed32Generator(100, 32, 10 if conditional else 0, 16, fast=False)
+    plain, _ = build_models(ModelConfig(conditional=conditional, embed_dim=16), 10, 32)
+    fast = use_fast_paths(copy.deepcopy(plain), CPU)
+    swapped = [type(m) for m in fast.modules() if type(m) in (UpsampleConv2d, FoldConv2d)]
+    assert swapped == [UpsampleConv2d, UpsampleConv2d, FoldConv2d]
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), fast.state_dict().values()))
     assert list(plain.state_dict()) == list(fast.state_dict())  # checkpoints interchangeable
-    plain.load_state_dict(fast.state_dict())
     z, labels = torch.randn(6, 100), torch.arange(6)
+    # Whole generators are compared in fp64: through LeakyReLU a gradient jumps at 0, and an
+    # fp32 activation within rounding of 0 (seed 0 has one, |x| < 1e-6) may fall on either
+    # side for any two summation orders. Each layer's fp32 gradients are checked above.
+    fast64, plain64 = copy.deepcopy(fast).double(), copy.deepcopy(plain).double()
     for mode in ("train", "eval"):  # batch statistics, then running statistics
-        fast.train(mode == "train"), plain.train(mode == "train")
-        assert_same_function(WithLabels(fast, labels), WithLabels(plain, labels), z)
+        for module in (fast, plain, fast64, plain64):
+            module.train(mode == "train")
+        assert relative_error(fast(z, labels).double(), copy.deepcopy(plain64)(z.double(), labels)) <= 1e-5
+        outputs = []
+        for module in (fast64, plain64):
+            z64 = z.double().requires_grad_()
+            out = module(z64, labels)
+            outputs.append((out, *torch.autograd.grad(out.square().sum(), (z64, *module.parameters()))))
+        largest = max(value.abs().max() for value in outputs[1])  # a conv bias ahead of a train-mode BatchNorm: gradient 0
+        for got, want in zip(*outputs, strict=True):
+            assert (got - want).abs().max() <= 1e-10 * largest
 
 
 class WithLabels(nn.Module):
@@ -198,9 +212,9 @@ def test_precision_choices(monkeypatch):
         config("train.precision=fp64")
     assert resolve_precision("fp32", CPU) is None
     assert resolve_precision("bf16", CPU) == torch.bfloat16
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", CPU) == torch.bfloat16
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto", CPU) is None  # emulated bf16 would be slower than fp32
 
 
@@ -342,9 +356,9 @@ def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(
     linears = [m for m in loaded.generator.modules() if isinstance(m, nn.Linear)]
     assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
     state = load_checkpoint(result.checkpoint, CPU)
-    plain = build_models(loaded.config.model, len(loaded.classes), loaded.image_size)[0]
+    plain = build_models(loaded.config.model, len(loaded.classes), loaded.image_size)[0]  # fp32 weights, same layers
     plain.load_state_dict(state["generator_ema"])
-    plain.eval()
+    fold_batchnorm(use_fast_paths(plain.to(memory_format=torch.channels_last).eval(), CPU), CPU)  # as loaded
     z = plain.sample_z(40, torch.Generator().manual_seed(3))
     labels = torch.arange(40) % len(loaded.classes) if loaded.conditional else None
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -354,8 +368,8 @@ def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(
     assert torch.equal(got, expected)
 
 
-def test_paper28_eval_folds_batchnorm_into_the_deconvolution_exactly():
-    """In eval mode G folds up1_bn into up1; the result is G with the BatchNorm module applied."""
+def test_fold_batchnorm_for_generation_equals_eval_batchnorm():
+    """Folding paper28's up1_bn into up1 (generation only) computes G with the BatchNorm applied; training refuses it."""
     torch.manual_seed(0)
     generator, _ = build_models(ModelConfig(arch="paper28", conditional=True, z_dim=64, embed_dim=16, width=0.25), 20, 28)
     for _ in range(3):  # running statistics away from their initial 0 and 1
@@ -363,9 +377,44 @@ def test_paper28_eval_folds_batchnorm_into_the_deconvolution_exactly():
     with torch.no_grad():
         generator.up1_bn.weight.uniform_(0.5, 1.5)
         generator.up1_bn.bias.uniform_(-0.2, 0.2)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(copy.deepcopy(generator), CPU)
+    generator.eval()
+    folded = fold_batchnorm(copy.deepcopy(generator), CPU)
+    assert isinstance(folded.up1_bn, nn.Identity) and isinstance(folded.project_bn, nn.BatchNorm1d)
+    assert isinstance(fold_batchnorm(copy.deepcopy(generator), torch.device("cuda")).up1_bn, nn.BatchNorm2d)  # CPU only
     z, labels = generator.sample_z(8), torch.randint(0, 20, (8,))
-    folded = generator.eval()(z, labels)
-    generator.train()
-    generator.project_bn.eval(), generator.up1_bn.eval()  # the unfolded path, BatchNorm on running statistics
-    unfolded = generator(z, labels)
-    assert relative_error(folded, unfolded) <= 1e-5
+    with torch.no_grad():
+        assert relative_error(folded(z, labels), generator(z, labels)) <= 1e-5
+
+
+def test_paper28_swaps_its_wide_layers_on_the_cpu_only():
+    """The swap rules on paper28: G's projection, last deconvolution and D's FC 1024 change class; nothing else, nothing on CUDA."""
+    torch.manual_seed(0)
+    model = ModelConfig(arch="paper28", conditional=True, z_dim=256, embed_dim=128, width=0.5)  # glyphs-cpu's sizes
+    generator, discriminator = build_models(model, 3740, 28)
+    def layer_types() -> dict[str, type]:
+        return {f"{net.__class__.__name__}.{name}": type(m) for net in (generator, discriminator) for name, m in net.named_modules()}
+
+    before = layer_types()
+    for net in (generator, discriminator):
+        assert use_fast_paths(net, torch.device("cuda")) is net
+    assert layer_types() == before
+    use_fast_paths(generator, CPU), use_fast_paths(discriminator, CPU)
+    changed = {name: kind for name, kind in layer_types().items() if kind is not before[name]}
+    assert changed == {"Paper28Generator.project": OneDNNLinear, "Paper28Generator.up2": FoldConvTranspose2d,
+                       "Paper28Discriminator.fc1": OneDNNLinear}
+    assert type(discriminator.score) is nn.Linear  # 640 weights: below WIDE_LINEAR
+
+
+def test_training_with_fast_paths_off_uses_the_plain_layers_and_the_same_weights(digits):
+    """train.fast_paths=false builds the same initial weights and state dicts, with plain torch layers only."""
+    fast = TrainingStep(config(*TINY), 10, 32, CPU)
+    plain = TrainingStep(config(*TINY, "train.fast_paths=false"), 10, 32, CPU)
+    assert any(type(m) is UpsampleConv2d for m in fast.generator.modules())
+    fast_classes = (UpsampleConv2d, FoldConv2d, FoldConvTranspose2d, OneDNNLinear)
+    assert not any(isinstance(m, fast_classes) for m in [*plain.generator.modules(), *plain.discriminator.modules()])
+    for key, value in fast.state_dict().items():
+        if key.startswith(("generator", "discriminator")):
+            assert value.keys() == plain.state_dict()[key].keys()
+            assert all(torch.equal(value[name], plain.state_dict()[key][name]) for name in value)

@@ -109,7 +109,7 @@ def test_generation_needs_only_the_checkpoint(digits, tmp_path):
     np.testing.assert_array_equal(read_store(tmp_path / "again.h5").images, generated.images)
     generate_store(result.checkpoint, tmp_path / "other.h5", per_class=21, seed=4, device="cpu")
     assert not np.array_equal(read_store(tmp_path / "other.h5").images, generated.images)
-    # The images are the EMA generator's output for the seed's noise.
+    # The images are the EMA generator's output for that seed's noise.
     loaded = LoadedGenerator(result.checkpoint, device="cpu")
     z = loaded.generator.sample_z(21, torch.Generator().manual_seed(3))
     expected = ((loaded.generator(z) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).squeeze(1).numpy()

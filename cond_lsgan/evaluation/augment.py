@@ -22,10 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from data_tools.errors import InputError
-from data_tools.store import read_store
-
-from ..training import resolve_device
+from ..runtime import resolve_device
+from ..shared import InputError, read_store
 from .common import class_mapping, format_duration, spread, write_json
 from .judge import accuracy, default_steps, train_classifier
 

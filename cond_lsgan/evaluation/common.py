@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,25 +18,15 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from data_tools.atomic import atomic_output
-from data_tools.errors import InputError
-from data_tools.store import ClassTable
+from ..config import parse_ranges
+from ..shared import ClassTable, InputError, atomic_output
 
 SHOWN_NAMES = 20
 
 
 def parse_seeds(text: str) -> list[int]:
     """ "0-2" -> [0, 1, 2]; "0,4,7-9" -> [0, 4, 7, 8, 9]; duplicates dropped, order kept."""
-    seeds: list[int] = []
-    for part in str(text).split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match:
-            raise InputError(f"--seeds: {part!r} is not a seed or a range like 0-9")
-        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
-        if last < first:
-            raise InputError(f"--seeds: range {part.strip()} runs backwards")
-        seeds.extend(range(first, last + 1))
-    return list(dict.fromkeys(seeds))
+    return list(dict.fromkeys(parse_ranges(text, "--seeds")))
 
 
 def class_mapping(source: ClassTable, target: ClassTable, source_name: str, target_name: str,

@@ -42,12 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from data_tools.atomic import atomic_output
-from data_tools.errors import InputError
-from data_tools.split import fraction_mask
-from data_tools.store import ClassTable, GlyphSet, read_store
-
-from ..training import resolve_device
+from ..runtime import resolve_device
+from ..shared import ClassTable, GlyphSet, InputError, atomic_output, fraction_mask, read_store
 from .common import Progress, format_duration
 
 FORMAT = "cond-lsgan-judge"

@@ -47,15 +47,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from data_tools.atomic import atomic_output
-from data_tools.errors import InputError
-from data_tools.grid import save_png
-
 from ..config import Config, apply_overrides, load_config
 from ..losses import make_loss
 from ..models import build_models
+from ..shared import InputError, atomic_output, save_png
 from ..models.mlp2d import stack_parameters, stacked_forward, unstack_parameters
-from ..training import resolve_device
+from ..runtime import resolve_device
 from .common import Progress, format_duration, spread, write_json
 
 MODES = 8

@@ -38,11 +38,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from data_tools.errors import InputError
-from data_tools.grid import image_grid, save_png
-from data_tools.store import read_store
-
 from ..generate import LoadedGenerator, select_classes
+from ..shared import InputError, image_grid, read_store, save_png
 from .common import class_mapping, format_duration, write_json
 from .judge import JudgeOutputs, judge_outputs, load_judge
 from .metrics import (COLLAPSE_RATIO, COPY_RMS, class_balance, frechet_distance_of, mean_pairwise_distance,

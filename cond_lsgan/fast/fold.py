@@ -5,11 +5,10 @@ kernel (a k x k patch of contributions per pixel: one matrix product for all pix
 with the overlapping patches added into place (col2im, `F.fold`). A stride-1
 convolution is the transposed convolution of its flipped, transposed kernel. For one
 output channel (the last layer of both generators) oneDNN's direct kernels run at a few
-percent of peak, while the matmul here runs near it: paper28's last layer takes 8 ms
-instead of 60 for a batch of 1,024, and seed32's step gets 5% faster. Both classes
-subclass the torch layer they replace, so parameters, initialisation and state dicts
-are unchanged, and the tests check they compute the same function; `fast = False`
-runs the torch layer itself.
+percent of peak, while the matmul here runs near it (the README's Performance section
+has the figures). Both classes subclass the torch layer they replace and add no state,
+so `fast.use_fast_paths` swaps them in without touching parameters or state dicts; the
+tests check they compute the same function.
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ def _transposed_by_fold(x: Tensor, kernel: Tensor, bias: Tensor | None, stride: 
 class FoldConvTranspose2d(nn.ConvTranspose2d):
     """nn.ConvTranspose2d (groups 1, dilation 1) computed by `_transposed_by_fold`."""
 
-    fast = True
-
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        if not self.fast:
+        if output_size is not None:
             return super().forward(x, output_size)
-        assert self.groups == 1 and self.dilation == (1, 1) and output_size is None
+        assert self.groups == 1 and self.dilation == (1, 1)
         size = tuple((n - 1) * s - 2 * p + k + extra for n, s, p, k, extra
                      in zip(x.shape[2:], self.stride, self.padding, self.kernel_size, self.output_padding))
         return _transposed_by_fold(x, self.weight, self.bias, self.stride, self.padding, size)
@@ -43,11 +40,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
 class FoldConv2d(nn.Conv2d):
     """nn.Conv2d (stride 1, groups 1, dilation 1, padding at most kernel - 1) computed by `_transposed_by_fold`."""
 
-    fast = True
-
     def forward(self, x: Tensor) -> Tensor:
-        if not self.fast:
-            return super().forward(x)
         assert self.groups == 1 and self.stride == (1, 1) and self.dilation == (1, 1) and self.padding_mode == "zeros"
         size = tuple(n + 2 * p - k + 1 for n, p, k in zip(x.shape[2:], self.padding, self.kernel_size))
         padding = tuple(k - 1 - p for p, k in zip(self.padding, self.kernel_size))

@@ -3,20 +3,19 @@
 PyTorch sends float32 matrix products on the CPU to its BLAS (MKL in the pip wheels),
 and MKL runs its AVX2 kernels on AMD CPUs: half the AVX-512 rate that oneDNN, the
 library PyTorch already uses for convolutions and bf16 products, reaches on the same
-cores. On a 2-core Zen 5 EPYC, paper28's D FC layer (64 x 15,936 -> 1,024) takes 49 ms
-forward and backward through MKL and 21 ms through oneDNN, in the same float32
+cores (the README's Performance section has the figures), in the same float32
 arithmetic. `OneDNNLinear` computes the forward product and both backward products
 (input and weight gradients) with oneDNN's matmul, through an op PyTorch's own compiler
 uses for CPU linear layers (`torch.ops.mkldnn._linear_pointwise`).
 
 It falls back to nn.Linear wherever that path does not apply: not on the CPU, not
 float32, under autocast (bf16 products go to oneDNN already), inside torch.compile, an
-empty batch, a PyTorch without oneDNN, or `fast = False`. It subclasses nn.Linear, so
-parameters, initialisation and state dicts are unchanged; the tests check it computes
-the same function and gradients. It is differentiable once: a second derivative (a
-gradient penalty, say) raises an error; set `fast = False` for that. Worth it for wide
-layers only: for a product of a few thousand multiply-adds the op's overhead (~30 µs)
-exceeds MKL's time.
+empty batch, or a PyTorch without oneDNN. It subclasses nn.Linear and adds no state, so
+`fast.use_fast_paths` swaps it in without touching parameters or state dicts; the tests
+check it computes the same function and gradients. It is differentiable once: a second
+derivative (a gradient penalty, say) raises an error; train with `train.fast_paths =
+false` for that. Worth it for wide layers only: for a small product the op's fixed
+overhead exceeds MKL's time.
 """
 
 from __future__ import annotations
@@ -60,10 +59,8 @@ def onednn_available() -> bool:
 class OneDNNLinear(nn.Linear):
     """nn.Linear on (N, in) inputs, with float32 CPU products computed by oneDNN."""
 
-    fast = True
-
     def forward(self, x: Tensor) -> Tensor:
-        use_onednn = (self.fast and x.device.type == "cpu" and x.dim() == 2 and x.shape[0] > 0 and x.dtype == torch.float32
+        use_onednn = (x.device.type == "cpu" and x.dim() == 2 and x.shape[0] > 0 and x.dtype == torch.float32
                       and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
                       and not torch.compiler.is_compiling() and onednn_available())
         if not use_onednn:

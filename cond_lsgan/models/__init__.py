@@ -14,10 +14,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from data_tools.errors import InputError
-
-from ..config import ModelConfig
 from . import mlp2d, paper28, seed32
+from ..config import ModelConfig
+from ..shared import InputError
 
 ARCHITECTURES: dict[str, Callable[[ModelConfig, int, int], tuple[nn.Module, nn.Module]]] = {
     "seed32": seed32.build,

@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from data_tools.errors import InputError
 
 from ..config import ModelConfig
+from ..shared import InputError
 from .embedding import scaled
 
 HIDDEN = 128

@@ -12,24 +12,19 @@ over 7·7·128) and D's FC BN per unit. Options: `model.width` scales every hidd
 also concatenates the tiled label to the image, and `model.label_concat` picks the fused
 or naive computation of the tiled concatenations (same parameters either way). The
 official code's first D conv has 1 + 256 = 257 outputs; we use the paper's 256.
-G's last layer runs as a `FoldConvTranspose2d` (fold.py: same parameters, same function),
-and in eval mode G folds up1's BatchNorm into up1. The two wide FC layers (G's projection,
-D's FC 1024) are `OneDNNLinear` (onednn.py: nn.Linear, with float32 CPU products by
-oneDNN, 2.3x faster than MKL on AMD CPUs with AVX-512).
+The layers are plain torch layers; `cond_lsgan/fast` swaps in faster exact forms (G's
+last deconvolution, the two wide FC layers, and for generation up1's BatchNorm folded
+into up1, which is why a BatchNorm is named after the layer it follows).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from data_tools.errors import InputError
-
 from ..config import ModelConfig
+from ..shared import InputError
 from .embedding import LabelConcatConv, LabelEmbedding, init_normal, scaled
-from .fold import FoldConvTranspose2d
-from .onednn import OneDNNLinear
 
 
 class Paper28Generator(nn.Module):
@@ -42,11 +37,11 @@ class Paper28Generator(nn.Module):
         self.init_size = image_size // 4
         self.channels = scaled(128, width)
         self.embed = LabelEmbedding(num_classes, embed_dim)
-        self.project = OneDNNLinear(z_dim + embed_dim, self.channels * self.init_size**2)
+        self.project = nn.Linear(z_dim + embed_dim, self.channels * self.init_size**2)
         self.project_bn = nn.BatchNorm1d(self.channels * self.init_size**2)
         self.up1 = nn.ConvTranspose2d(self.channels, self.channels, 5, stride=2, padding=2, output_padding=1)
         self.up1_bn = nn.BatchNorm2d(self.channels)
-        self.up2 = FoldConvTranspose2d(self.channels, 1, 5, stride=2, padding=2, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(self.channels, 1, 5, stride=2, padding=2, output_padding=1)
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         return torch.rand(n, self.z_dim, generator=generator, device=device) * 2.0 - 1.0  # U[-1, 1]
@@ -55,14 +50,7 @@ class Paper28Generator(nn.Module):
         h = torch.cat([z, self.embed(labels)], dim=1)  # (N, z + E)
         h = torch.relu_(self.project_bn(self.project(h)))  # in place: one activation-sized allocation fewer
         h = h.view(-1, self.channels, self.init_size, self.init_size)  # (N, 128w, S/4, S/4)
-        if self.training:
-            h = torch.relu_(self.up1_bn(self.up1(h)))  # (N, 128w, S/2, S/2)
-        else:  # eval BN is an affine map per channel: folded into up1, one pass over the largest map fewer
-            bn = self.up1_bn
-            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)  # (128w,)
-            weight = self.up1.weight * scale.view(1, -1, 1, 1)  # (in, out, k, k): scales each output channel
-            bias = (self.up1.bias - bn.running_mean) * scale + bn.bias
-            h = torch.relu_(F.conv_transpose2d(h, weight, bias, stride=2, padding=2, output_padding=1))
+        h = torch.relu_(self.up1_bn(self.up1(h)))  # (N, 128w, S/2, S/2)
         return torch.sigmoid(self.up2(h))  # (N, 1, S, S)
 
 
@@ -81,7 +69,7 @@ class Paper28Discriminator(nn.Module):
             self.conv1 = nn.Conv2d(1, c1, 5, stride=2, padding=2)
         self.conv2 = LabelConcatConv(c1, embed_dim, c2, 5, stride=2, padding=2, mode=label_concat)
         self.conv2_bn = nn.BatchNorm2d(c2)
-        self.fc1 = OneDNNLinear(c2 * (image_size // 4) ** 2 + embed_dim, hidden)
+        self.fc1 = nn.Linear(c2 * (image_size // 4) ** 2 + embed_dim, hidden)
         self.fc1_bn = nn.BatchNorm1d(hidden)
         self.score = nn.Linear(hidden + embed_dim, 1)
 

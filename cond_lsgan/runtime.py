@@ -1,0 +1,80 @@
+"""Where and in what arithmetic the models run: device, autocast precision, the optimiser.
+
+Training, generation and evaluation all ask the same questions (which device does
+"auto" mean, does this CPU compute bf16 natively, is fp16 allowed here), so the answers
+live here, apart from the training loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .shared import InputError
+
+def resolve_device(name: str) -> torch.device:
+    """`train.device` / `--device` -> a torch device that exists here; a one-line error otherwise."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"train.device {name!r} is not a device name (try auto, cpu, cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"train.device is {name!r} but no CUDA device is available")
+    return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slower than fp32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `train.precision` on `device`; None means plain fp32.
+
+    "auto" picks bf16 where the device computes it natively (it trains as well as fp32
+    for these models and needs no loss scaling) and fp32 elsewhere. fp16 needs CUDA: CPU
+    autocast has no fast fp16 path, and fp16 gradients need the CUDA gradient scaler.
+    """
+    if name == "fp32":
+        return None
+    if name == "fp16":
+        if device.type != "cuda":
+            raise InputError(f"precision 'fp16' needs a CUDA device, not {device}; use 'bf16' or 'auto' on the CPU")
+        return torch.float16
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and cpu_has_bf16()
+    if name == "bf16":
+        if device.type == "cuda" and not native:
+            raise InputError(f"precision 'bf16': {torch.cuda.get_device_name(device)} has no bf16; use 'fp16' or 'auto'")
+        return torch.bfloat16
+    return torch.bfloat16 if native else None  # auto
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision for forward passes (a no-op context for fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    """Adam as one fused kernel over all parameters where this torch has one for the device.
+
+    The fused and the for-each forms compute the same update (up to float rounding);
+    a checkpoint's optimizer state loads into either.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # an older torch, or a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, foreach=True)
