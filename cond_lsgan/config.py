@@ -50,7 +50,7 @@ class TrainConfig:
     order: str = "g_then_d"  # "g_then_d" (the reference code: D reuses G's images) or "d_then_g" (the paper)
     ema_decay: float = 0.999  # generator weight averaging (warmed up over the first steps); 0 disables it
     precision: str = "auto"  # "auto" (bf16 where the CPU/GPU computes it natively, else fp32), "fp32", "bf16", "fp16" (CUDA)
-    channels_last: bool = True  # NHWC activations and weights: the layout oneDNN and cuDNN run fastest (CPU: 15-20% faster)
+    channels_last: bool = True  # NHWC activations and weights: the layout oneDNN and cuDNN run fastest
     fast_paths: bool = True  # swap in the exact faster layer forms for the device (cond_lsgan/fast); false: the plain layers
     compile: bool = False  # torch.compile G and D: about a minute of compiling, measured no faster on a 2-core CPU
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...

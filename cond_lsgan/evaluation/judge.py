@@ -117,8 +117,7 @@ class JudgeOutputs:
     """What the reports read of the judge, per image, on the CPU.
 
     Not the (N, C) probability matrix: at 235,000 images and 3,740 classes that is 3.5 GB
-    (19 GB at 20,000 classes), and filling it made the judge pass 2.5x slower per image
-    than on one batch. Each image keeps its best classes, their top probability and,
+    (19 GB at 20,000 classes), and filling it slowed the judge pass down. Each image keeps its best classes, their top probability and,
     when the images were asked for as classes, the probability of that class.
     """
 

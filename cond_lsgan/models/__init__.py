@@ -5,6 +5,10 @@ discriminator). A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 
 "sigmoid": [0, 1]), `conditional`, `sample_z(n, generator, device)` and
 `forward(z, labels)`; a discriminator has `forward(images, labels)` returning raw scores
 (N, 1). Labels are class indices (N,) or, for conditional models, soft labels (N, C).
+
+Models are built from plain torch layers, which is what a new layer or loss needs to
+know: faster exact forms are swapped in afterwards by `cond_lsgan.fast.use_fast_paths`,
+which never changes parameters or state dicts.
 """
 
 from __future__ import annotations
