@@ -23,11 +23,13 @@ from data_tools.gnt import encode_gnt_record
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
 from fontdata import NOTO_SANS_SC, WQY_MICROHEI
-from helpers import REPO_ROOT, assert_one_line_error, run_module, write_tiny_store
+from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_module
+
+pytestmark = pytest.mark.slow  # every case runs a CLI in a subprocess
 
 CONFIGS = REPO_ROOT / "configs"
 TINY = ["train.steps=1", "train.batch_size=8", "train.device=cpu", "train.grid_size=4"]
-TINY_PAPER28 = TINY + ["model.width=0.125", "model.z_dim=16", "model.embed_dim=8"]
+TINY_DEMO = TINY + TINY_PAPER28  # with demo.toml (paper28 already)
 TIMEOUT = 120  # seconds for one command: far above what any case needs, so a hang fails the test
 PARALLEL = 3
 
@@ -55,16 +57,16 @@ def _latin_font(path: Path) -> Path:
     return path
 
 
-def _make_files(root: Path) -> dict[str, Path]:
-    """Every input the cases use, good and bad, in `root`."""
+def _make_files(root: Path, digits32: Path, digits28: Path) -> dict[str, Path]:
+    """Every input the cases use, good and bad, in `root` (copies of the digit stores given among them)."""
     f: dict[str, Path] = {}
 
     def path(name: str) -> Path:
         f[name.replace(".", "_")] = root / name
         return root / name
 
-    write_store(path("d32.h5"), synthetic_digits(32, size=32, seed=2))
-    write_store(path("d28.h5"), synthetic_digits(32, size=28, seed=2))
+    shutil.copy(digits32, path("d32.h5"))
+    shutil.copy(digits28, path("d28.h5"))
     three = synthetic_digits(30, size=32, seed=3)
     write_store(path("three32.h5"), GlyphSet(three.images, three.labels % 3, ClassTable(["0", "1", "2"]),
                                              three.sources, three.source_ids, {}))
@@ -109,7 +111,7 @@ def _make_checkpoints(f: dict[str, Path], root: Path) -> None:
     """A real paper28 checkpoint (trained on 32x32 images: paper28 takes any multiple of 4), and damaged copies."""
     run = root / "run"
     result = run_module("cond_lsgan", "train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"], "--out", run,
-                        *TINY_PAPER28, timeout=TIMEOUT)
+                        *TINY_DEMO, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     f["ckpt"] = checkpoint = run / "checkpoints" / "step_0000001.pt"
     state = torch.load(checkpoint, weights_only=True)
@@ -146,7 +148,7 @@ CASES: list[tuple[str, str, Args, tuple[str, ...]]] = [
     ("train-on-cut-store", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data",
                                                        f["root"] / "cut2048.h5", "--out", o / "run", *TINY], ("truncated file",)),
     ("train-label-out-of-range", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["badlabel_h5"],
-                                                             "--out", o / "run", *TINY_PAPER28], ("label 12 is out of range",)),
+                                                             "--out", o / "run", *TINY_DEMO], ("label 12 is out of range",)),
     ("train-28px-store-with-seed32", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d28_h5"],
                                                                  "--out", o / "run", *TINY], ("seed32 needs an image size that is a multiple of 16",)),
     # CASIA .gnt
@@ -191,15 +193,15 @@ CASES: list[tuple[str, str, Args, tuple[str, ...]]] = [
                                                         "--out", o / "run", *TINY, "model.width=1000"], ("model.width must be at most",)),
     # checkpoints: resuming
     ("resume-other-class-count", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["three32_h5"],
-                                                             "--out", o / "run", "--resume", f["ckpt"], *TINY_PAPER28, "train.steps=2"],
+                                                             "--out", o / "run", "--resume", f["ckpt"], *TINY_DEMO, "train.steps=2"],
      ("different class table (10 classes) than the data (3)",)),
     ("resume-other-architecture", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d32_h5"],
                                                               "--out", o / "run", "--resume", f["ckpt"], *TINY, "train.steps=2"],
      ("was trained with model settings",)),
     ("resume-pickle", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"], "--out", o / "run",
-                                                  "--resume", f["pickle_pt"], *TINY_PAPER28, "train.steps=2"], ("refused to load",)),
+                                                  "--resume", f["pickle_pt"], *TINY_DEMO, "train.steps=2"], ("refused to load",)),
     ("resume-cut-checkpoint", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"],
-                                                          "--out", o / "run", "--resume", f["cut_pt"], *TINY_PAPER28, "train.steps=2"],
+                                                          "--out", o / "run", "--resume", f["cut_pt"], *TINY_DEMO, "train.steps=2"],
      ("not a readable checkpoint",)),
     # checkpoints: generating and sampling
     ("generate-other-architecture", "cond-lsgan", lambda f, o: ["generate", "--checkpoint", f["arch_pt"], "--n", "4", "--out", o / "g.h5",
@@ -227,10 +229,10 @@ CASES: list[tuple[str, str, Args, tuple[str, ...]]] = [
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[str, object]:
+def outcomes(tmp_path_factory, few_digits32, few_digits28) -> dict[str, object]:
     """Run every case (several at a time); id -> CompletedProcess."""
     root = tmp_path_factory.mktemp("bad-input")
-    files = _make_files(root)
+    files = _make_files(root, few_digits32, few_digits28)
     files["root"] = root
     _make_checkpoints(files, root)
 

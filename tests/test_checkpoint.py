@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import signal
 import subprocess
@@ -38,6 +37,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path):
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
 
+@pytest.mark.slow  # kills writer processes
 def test_killed_mid_save_leaves_a_loadable_checkpoint(tmp_path):
     """SIGKILL a process that keeps rewriting a 16 MB checkpoint, at random moments."""
     path = tmp_path / "step_0000001.pt"

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools.store import read_store, write_store
-from data_tools.synthetic import synthetic_digits
+from data_tools.store import read_store
 from helpers import REPO_ROOT, assert_one_line_error, run_cond_lsgan, write_tiny_store
+
+pytestmark = pytest.mark.slow  # every test starts the CLI
 
 MNIST_CONFIG = REPO_ROOT / "configs" / "mnist.toml"
 TINY = ["train.batch_size=8", "train.device=cpu", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2"]
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "digits.h5"
-    write_store(path, synthetic_digits(32, size=32, seed=2))
-    return path
-
-
-def test_train_resume_sample_generate(digits, tmp_path):
+def test_train_resume_sample_generate(few_digits32, tmp_path):
     run = tmp_path / "run"
-    first = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", digits, "--out", run, "train.steps=2", *TINY)
+    first = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", few_digits32, "--out", run, "train.steps=2", *TINY)
     assert first.returncode == 0, first.stderr
     assert "trained to step 2" in first.stdout
     assert "step 2: d_loss" in first.stderr  # plain log lines when stderr is not a terminal
     # Resume without --config: the run's saved config.json is reused, with the new step count.
-    second = run_cond_lsgan("train", "--data", digits, "--out", run, "--resume", "auto", "train.steps=4")
+    second = run_cond_lsgan("train", "--data", few_digits32, "--out", run, "--resume", "auto", "train.steps=4")
     assert second.returncode == 0, second.stderr
     assert "resuming from" in second.stderr and "at step 2 of 4" in second.stderr
     checkpoint = run / "checkpoints" / "step_0000004.pt"
@@ -57,8 +48,8 @@ def test_train_resume_sample_generate(digits, tmp_path):
     (lambda d, t: ["sample", "--checkpoint", t / "none.pt", "--out", t / "g.png"], ["checkpoint not found"]),
     (lambda d, t: ["generate", "--checkpoint", d, "--n", "5", "--out", t / "g.h5"], ["not a readable checkpoint"]),
 ])
-def test_bad_input_is_one_line_and_exit_2(digits, tmp_path, make_args, fragments):
-    assert_one_line_error(run_cond_lsgan(*make_args(digits, tmp_path)), "cond-lsgan", *fragments)
+def test_bad_input_is_one_line_and_exit_2(few_digits32, tmp_path, make_args, fragments):
+    assert_one_line_error(run_cond_lsgan(*make_args(few_digits32, tmp_path)), "cond-lsgan", *fragments)
 
 
 def test_image_size_mismatch_is_reported(tmp_path):

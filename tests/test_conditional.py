@@ -14,11 +14,10 @@ from cond_lsgan.training import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, run_data_tools
+from helpers import REPO_ROOT, TINY_PAPER28, run_data_tools
 
-SMALL_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
-                 "model.width=0.125", "train.order=d_then_g", "train.batch_size=8", "train.device=cpu",
-                 "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2", "train.grid_size=12"]
+SMALL_PAPER28 = [*TINY_PAPER28, "train.batch_size=8", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2",
+                 "train.grid_size=12"]
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +100,7 @@ def test_conditional_seed32_trains_and_resumes(tmp_path):
     assert result.step == 3 and (tmp_path / "run" / "samples" / "step_0000003.png").is_file()
 
 
+@pytest.mark.slow  # runs `data-tools merge`
 def test_generated_store_merges_with_real_data_by_class_text(checkpoint, tmp_path):
     """`data-tools merge real.h5 gen.h5`: generated 7s join the real 7s, whatever each file's class order."""
     rng = np.random.default_rng(0)

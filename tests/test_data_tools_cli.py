@@ -11,6 +11,8 @@ from data_tools.store import read_store
 import helpers
 from helpers import random_digits, run_data_tools, write_idx_dir, write_tiny_store
 
+pytestmark = pytest.mark.slow  # every test starts the CLI
+
 
 def assert_one_line_error(result, *fragments: str) -> None:
     helpers.assert_one_line_error(result, "data-tools", *fragments)

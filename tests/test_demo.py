@@ -11,6 +11,7 @@ from data_tools.errors import InputError
 from data_tools.store import read_store
 
 
+@pytest.mark.slow  # renders the demo's glyphs and trains
 def test_demo_writes_data_run_and_grid(tmp_path, capsys):
     grid = run_demo(tmp_path / "demo", steps=2)
     assert grid == tmp_path / "demo" / "grid.png"

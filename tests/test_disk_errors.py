@@ -32,10 +32,9 @@ from data_tools.errors import find_write_failure
 from data_tools.guarded_file import GuardedFile
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, run_cond_lsgan
+from helpers import REPO_ROOT, TINY_PAPER28, run_cond_lsgan
 
-TINY_PAPER28 = ["train.batch_size=8", "train.device=cpu", "train.grid_size=4", "model.width=0.125", "model.z_dim=16",
-                "model.embed_dim=8"]
+TINY = [*TINY_PAPER28, "train.batch_size=8", "train.grid_size=4"]
 TMPFS_SIZE = 32 << 20
 
 
@@ -144,18 +143,18 @@ READ_ONLY = ("Read-only file system", "Operation not permitted", "Permission den
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
+def data(tmp_path_factory, few_digits28) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("disk-data")
-    write_store(root / "digits.h5", synthetic_digits(32, size=28, seed=2))
     write_store(root / "other.h5", synthetic_digits(16, size=28, seed=5))
     run = root / "run"
-    result = run_cond_lsgan("train", "--config", REPO_ROOT / "configs" / "demo.toml", "--data", root / "digits.h5",
-                            "--out", run, "train.steps=1", *TINY_PAPER28)
+    result = run_cond_lsgan("train", "--config", REPO_ROOT / "configs" / "demo.toml", "--data", few_digits28,
+                            "--out", run, "train.steps=1", *TINY)
     assert result.returncode == 0, result.stderr
-    return {"digits": root / "digits.h5", "other": root / "other.h5", "run": run,
+    return {"digits": few_digits28, "other": root / "other.h5", "run": run,
             "checkpoint": run / "checkpoints" / "step_0000001.pt"}
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_store_on_a_full_disk(cramped, data):
     location = cramped(200_000)  # a store of 32 images is over 500 kB (its label chunks alone are 2 x 256 kB)
     target = location.folder / "merged.h5"
@@ -167,6 +166,7 @@ def test_store_on_a_full_disk(cramped, data):
     _assert_untouched(location.folder, previous)
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_checkpoint_on_a_full_disk(cramped, data):
     location = cramped(1 << 20)  # room for the run's logs and sample grid, not for a 4 MB checkpoint
     run = location.folder / "run"
@@ -179,6 +179,7 @@ def test_checkpoint_on_a_full_disk(cramped, data):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000001.pt"]
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_generated_store_and_grid_past_a_file_size_limit(data, tmp_path):
     """Generation writes through the same store writer and PNG writer; 1 kB per file is too little for either."""
     store, grid = tmp_path / "gen.h5", tmp_path / "grid.png"
@@ -195,6 +196,7 @@ def test_generated_store_and_grid_past_a_file_size_limit(data, tmp_path):
     _assert_untouched(tmp_path, previous)
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_store_and_checkpoint_in_a_read_only_folder(data, tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()
@@ -215,6 +217,7 @@ def test_store_and_checkpoint_in_a_read_only_folder(data, tmp_path):
     _assert_untouched(checkpoints, previous)
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_output_where_a_file_is_in_the_way(data, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")

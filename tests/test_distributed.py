@@ -22,23 +22,14 @@ from cond_lsgan.generate import generate_store
 from cond_lsgan.models import build_models
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import read_store, write_store
-from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT
+from data_tools.store import read_store
+from helpers import REPO_ROOT, TINY_PAPER28
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28 (conditional, no dropout)
-TINY = ["model.z_dim=16", "model.embed_dim=8", "model.width=0.125", "train.batch_size=8", "train.device=cpu",
-        "train.precision=fp32", "train.ema_decay=0.9", "train.grid_size=8", "train.log_every=2", "train.sample_every=4",
-        "train.checkpoint_every=2", "train.keep_checkpoints=3"]
+TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.ema_decay=0.9", "train.grid_size=8",
+        "train.log_every=2", "train.sample_every=4", "train.checkpoint_every=2", "train.keep_checkpoints=3"]
 STEPS = 4
 LR = 2e-4  # the demo's learning rate, for G and D
-
-
-@pytest.fixture(scope="module")
-def glyphs(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "digits28.h5"
-    write_store(path, synthetic_digits(64, size=28, seed=1))
-    return path
 
 
 def torchrun(*args: object, nproc: int = 2, launcher: tuple[str, ...] = (), path: tuple[str, ...] = (),
@@ -52,12 +43,12 @@ def torchrun(*args: object, nproc: int = 2, launcher: tuple[str, ...] = (), path
 
 
 @pytest.fixture(scope="module")
-def runs(glyphs, tmp_path_factory):
+def runs(digits28, tmp_path_factory):
     """The same 4 steps on 2 ranks (torchrun) and in one process."""
     root = tmp_path_factory.mktemp("runs")
-    ddp = torchrun("train", "--config", DEMO, "--data", glyphs, "--out", root / "ddp", *TINY, f"train.steps={STEPS}")
+    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", root / "ddp", *TINY, f"train.steps={STEPS}")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    train(load_config(DEMO, [*TINY, f"train.steps={STEPS}"]), glyphs, root / "single")
+    train(load_config(DEMO, [*TINY, f"train.steps={STEPS}"]), digits28, root / "single")
     return root, ddp
 
 
@@ -134,6 +125,7 @@ def assert_same_training(a: dict, b: dict, steps: int) -> dict[str, float]:
     return worst
 
 
+@pytest.mark.slow  # torchrun
 def test_two_ranks_compute_what_one_process_computes(runs):
     root, ddp = runs
     a = load_checkpoint(list_checkpoints(root / "ddp")[-1], require=RUN_KEYS)
@@ -147,10 +139,11 @@ def test_two_ranks_compute_what_one_process_computes(runs):
     assert (a["generator"]["up2.weight"] - first["generator"]["up2.weight"]).abs().max() > 100 * worst["weights"]
 
 
-def test_without_sync_batchnorm_the_ranks_normalise_their_own_halves(runs, glyphs, tmp_path):
+@pytest.mark.slow  # torchrun
+def test_without_sync_batchnorm_the_ranks_normalise_their_own_halves(runs, digits28, tmp_path):
     """train.sync_batchnorm=false: per-rank batch statistics, another computation, and the comparison above sees it."""
     root, _ = runs
-    ddp = torchrun("train", "--config", DEMO, "--data", glyphs, "--out", tmp_path / "run", *TINY, f"train.steps={STEPS}",
+    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", tmp_path / "run", *TINY, f"train.steps={STEPS}",
                    "train.sync_batchnorm=false")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert "SyncBatchNorm" not in (tmp_path / "run" / "log.txt").read_text()
@@ -159,6 +152,7 @@ def test_without_sync_batchnorm_the_ranks_normalise_their_own_halves(runs, glyph
         assert_same_training(a, load_checkpoint(list_checkpoints(root / "single")[-1]), STEPS)
 
 
+@pytest.mark.slow  # torchrun
 def test_rank_0_alone_writes_the_run_folder_and_logs_mean_losses(runs):
     import json
 
@@ -177,11 +171,12 @@ def test_rank_0_alone_writes_the_run_folder_and_logs_mean_losses(runs):
     assert ddp.stdout.count("trained to step 4") == 1  # rank 0 reports
 
 
-def test_a_two_rank_checkpoint_resumes_in_one_process_and_generates(runs, glyphs, tmp_path):
+@pytest.mark.slow  # torchrun
+def test_a_two_rank_checkpoint_resumes_in_one_process_and_generates(runs, digits28, tmp_path):
     root, _ = runs
     config = load_config(DEMO, [*TINY, f"train.steps={STEPS + 2}"])
-    resumed = train(config, glyphs, root / "ddp", resume="auto")
-    straight = train(config, glyphs, root / "single", resume="auto")
+    resumed = train(config, digits28, root / "ddp", resume="auto")
+    straight = train(config, digits28, root / "single", resume="auto")
     assert resumed.step == straight.step == STEPS + 2
     a, b = load_checkpoint(resumed.checkpoint), load_checkpoint(straight.checkpoint)
     assert_same_training(a, b, STEPS + 2)
@@ -190,7 +185,8 @@ def test_a_two_rank_checkpoint_resumes_in_one_process_and_generates(runs, glyphs
     assert count == 20 and read_store(tmp_path / "gen.h5").images.dtype == np.uint8
 
 
-def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(glyphs, tmp_path):
+@pytest.mark.slow  # torchrun
+def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(digits28, tmp_path):
     """A rank killed with SIGKILL mid-run: torchrun --max-restarts restarts both, and --resume auto picks up the checkpoint.
 
     The kill comes from the run itself (a worker's own `os.kill`) so it lands after a
@@ -205,7 +201,7 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(glyphs, tmp_p
         "    if state['step'] == 2 and os.environ.get('TORCHELASTIC_RESTART_COUNT') == '0':\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "c.save_checkpoint = save_then_die\n")
-    result = torchrun("train", "--config", DEMO, "--data", glyphs, "--out", tmp_path / "run", "--resume", "auto",
+    result = torchrun("train", "--config", DEMO, "--data", digits28, "--out", tmp_path / "run", "--resume", "auto",
                       *TINY, "train.steps=4", launcher=("--max-restarts=1", "--monitor-interval=0.2"), path=(str(tmp_path),))
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "log.txt").read_text()
@@ -219,14 +215,14 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(glyphs, tmp_p
     ({"RANK": "a", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "must be whole numbers"),
     ({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK=2, LOCAL_RANK=0 do not fit WORLD_SIZE=2"),
 ])
-def test_bad_distributed_settings_are_one_line_errors(glyphs, tmp_path, monkeypatch, environment, message):
+def test_bad_distributed_settings_are_one_line_errors(digits28, tmp_path, monkeypatch, environment, message):
     """Checked before the process group is joined, so no rank waits for others that will not come."""
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
-        train(load_config(DEMO, [*TINY, "train.steps=1"]), glyphs, tmp_path / "run")
+        train(load_config(DEMO, [*TINY, "train.steps=1"]), digits28, tmp_path / "run")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
 

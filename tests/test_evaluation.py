@@ -23,10 +23,11 @@ from cond_lsgan.training import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import assert_one_line_error, run_cond_lsgan
+from helpers import TINY_PAPER28, assert_one_line_error, run_cond_lsgan
 
 SIZE = 16  # small glyphs keep the judge and the models fast
 TINY_JUDGE = {"channels": 8, "feature_dim": 32}
+NEEDS_JUDGE = pytest.mark.slow  # the judge_file fixture trains a judge for 300 steps: seconds
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
@@ -101,6 +102,7 @@ def judge_file(digits, tmp_path_factory):
     return path, info
 
 
+@NEEDS_JUDGE
 def test_judge_learns_the_digits_and_round_trips(digits, judge_file):
     path, info = judge_file
     assert info["held_out_images"] == 50 and info["train_images"] == 450
@@ -116,6 +118,7 @@ def test_judge_learns_the_digits_and_round_trips(digits, judge_file):
         judge.features(np.zeros((1, 32, 32), np.uint8))
 
 
+@NEEDS_JUDGE
 def test_judge_outputs_keep_the_best_classes_and_the_asked_class_probability(digits, judge_file):
     judge = load_judge(judge_file[0], "cpu")
     images, asked = digits.images[:70], (digits.labels[:70] + 3) % 10  # 70: two batches of 64
@@ -144,11 +147,11 @@ def test_train_judge_command_writes_a_loadable_judge(tmp_path, capsys):
 
 def _tiny_conditional_checkpoint(folder, digits):
     write_store(folder / "digits.h5", digits)
-    overrides = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8", "model.width=0.125",
-                 "train.order=d_then_g", "train.batch_size=16", "train.device=cpu", "train.steps=3", "train.grid_size=10"]
+    overrides = [*TINY_PAPER28, "train.batch_size=16", "train.steps=3", "train.grid_size=10"]
     return train(apply_overrides(Config(), overrides), folder / "digits.h5", folder / "run").checkpoint
 
 
+@NEEDS_JUDGE
 def test_evaluate_conditional_generator_reports_per_class(digits, judge_file, tmp_path):
     checkpoint = _tiny_conditional_checkpoint(tmp_path, digits)
     report = evaluate_generator(checkpoint, judge_file[0], tmp_path / "digits.h5", tmp_path / "report.json",
@@ -166,6 +169,7 @@ def test_evaluate_conditional_generator_reports_per_class(digits, judge_file, tm
     assert Image.open(tmp_path / "report.png").width > 0
 
 
+@NEEDS_JUDGE
 def test_evaluate_unconditional_generator_reports_class_balance(digits, judge_file, tmp_path):
     write_store(tmp_path / "digits.h5", digits)
     overrides = ["train.batch_size=16", "train.device=cpu", "train.steps=2", "train.grid_size=4"]
@@ -178,6 +182,7 @@ def test_evaluate_unconditional_generator_reports_class_balance(digits, judge_fi
     assert sum(row["generated"] for row in report["per_class"]) == 40  # grouped by predicted class
 
 
+@NEEDS_JUDGE
 def test_class_mismatch_between_checkpoint_and_judge_is_named(digits, judge_file, tmp_path):
     letters = GlyphSet(digits.images[:64], digits.labels[:64] % 4, ClassTable(["a", "b", "c", "1"]), digits.sources,
                        digits.source_ids[:64], {})
@@ -187,6 +192,7 @@ def test_class_mismatch_between_checkpoint_and_judge_is_named(digits, judge_file
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.slow  # the CLI in a subprocess, training classifiers for two seeds
 def test_augment_command_end_to_end(digits, tmp_path):
     real = synthetic_digits(120, size=SIZE, seed=11)
     write_store(tmp_path / "real.h5", real)

@@ -21,28 +21,18 @@ from cond_lsgan.config import load_config
 from cond_lsgan.step import TrainingStep
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import write_store
-from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, run_cond_lsgan
+from helpers import REPO_ROOT, TINY_PAPER28, run_cond_lsgan
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
-TINY = ["model.z_dim=16", "model.embed_dim=8", "model.width=0.125", "train.batch_size=8", "train.device=cpu",
-        "train.precision=fp32", "train.grid_size=4", "train.log_every=1", "train.sample_every=100000"]
-
-
-@pytest.fixture(scope="module")
-def glyphs(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "digits28.h5"
-    write_store(path, synthetic_digits(64, size=28, seed=1))
-    return path
-
+TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
+        "train.sample_every=100000"]
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest
 
 
-def train_command(glyphs: Path, out: Path, *overrides: str) -> list:
+def train_command(data: Path, out: Path, *overrides: str) -> list:
     """`python -m cond_lsgan train` of the tiny model with --resume auto (a fresh folder simply starts)."""
-    return [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", glyphs, "--out", out, "--resume", "auto",
+    return [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", data, "--out", out, "--resume", "auto",
             *TINY, *overrides]
 
 
@@ -56,8 +46,8 @@ def start_training():
     """
     started: list[tuple[subprocess.Popen, threading.Timer]] = []
 
-    def start(glyphs: Path, out: Path, *overrides: str) -> subprocess.Popen:
-        process = subprocess.Popen(train_command(glyphs, out, *overrides), stdout=subprocess.DEVNULL,
+    def start(data: Path, out: Path, *overrides: str) -> subprocess.Popen:
+        process = subprocess.Popen(train_command(data, out, *overrides), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True, env=ENV)
         timer = threading.Timer(60, process.kill)
         timer.start()
@@ -81,10 +71,11 @@ def read_until(process: subprocess.Popen, pattern: str) -> str:
     raise AssertionError(f"the process ended (code {process.wait()}) before a line matching {pattern!r}")
 
 
+@pytest.mark.slow  # signals to a training process
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, number, code, start_training):
+def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(digits28, tmp_path, number, code, start_training):
     run = tmp_path / "run"
-    process = start_training(glyphs, run, "train.steps=100000", "train.checkpoint_every=100000")
+    process = start_training(digits28, run, "train.steps=100000", "train.checkpoint_every=100000")
     read_until(process, r"step 3: d_loss")
     process.send_signal(number)
     rest = process.stderr.read()
@@ -99,20 +90,21 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(glyphs, tmp_path, n
     if number == signal.SIGINT:
         return
     # The run folder's own config (train.steps=100000) with a new end: it continues from the stop.
-    resumed = run_cond_lsgan("train", "--data", glyphs, "--out", run, "--resume", "auto", f"train.steps={step + 2}")
+    resumed = run_cond_lsgan("train", "--data", digits28, "--out", run, "--resume", "auto", f"train.steps={step + 2}")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {checkpoint_path(run, step)} at step {step}" in resumed.stderr
     assert load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)["step"] == step + 2
 
 
-def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(glyphs, tmp_path, start_training):
+@pytest.mark.slow  # kill -9 of training processes
+def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(digits28, tmp_path, start_training):
     """SIGKILL 3 times at seeded random moments (checkpoints every step, so some land mid-save); each resume loads."""
     run, steps = tmp_path / "run", 150
     overrides = (f"train.steps={steps}", "train.checkpoint_every=1", "train.keep_checkpoints=2")
     rng = random.Random(0)
     newest = 0
     for _ in range(3):
-        process = start_training(glyphs, run, *overrides)
+        process = start_training(digits28, run, *overrides)
         read_until(process, r"step \d+: d_loss")  # training runs
         time.sleep(rng.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
@@ -120,23 +112,24 @@ def test_kill_9_at_random_moments_then_resume_auto_reaches_the_end(glyphs, tmp_p
         state = load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)
         assert newest <= state["step"] < steps  # no step lost, and not finished
         newest = state["step"]
-    process = start_training(glyphs, run, *overrides)
+    process = start_training(digits28, run, *overrides)
     assert read_until(process, r"resuming from").startswith(f"resuming from {checkpoint_path(run, newest)} at step {newest}")
     rest = process.stderr.read()
     assert process.wait() == 0, rest
     assert load_checkpoint(latest_checkpoint(run), require=RUN_KEYS)["step"] == steps
 
 
-def test_non_finite_losses_skip_their_updates_then_stop_the_run(glyphs, tmp_path):
+@pytest.mark.slow  # training processes
+def test_non_finite_losses_skip_their_updates_then_stop_the_run(digits28, tmp_path):
     """2 good steps, then lr 1e38: D's update throws its weights to ~1e38 and the next losses overflow to inf and NaN."""
     run = tmp_path / "run"
-    good = subprocess.run(train_command(glyphs, run, "train.steps=2", "train.checkpoint_every=1", "train.keep_checkpoints=5"),
+    good = subprocess.run(train_command(digits28, run, "train.steps=2", "train.checkpoint_every=1", "train.keep_checkpoints=5"),
                           capture_output=True, text=True, env=ENV)
     assert good.returncode == 0, good.stderr
     kept = checkpoint_path(run, 2)
     before = kept.read_bytes()
     # (the resumed run takes the new lr: the checkpoint's optimiser state does not bring back the old one)
-    result = subprocess.run(train_command(glyphs, run, "train.steps=50", "train.lr_g=1e38", "train.lr_d=1e38", "train.max_bad_steps=3",
+    result = subprocess.run(train_command(digits28, run, "train.steps=50", "train.lr_g=1e38", "train.lr_d=1e38", "train.max_bad_steps=3",
                                           "train.checkpoint_every=1", "train.keep_checkpoints=5"),
                             capture_output=True, text=True, env=ENV)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -151,7 +144,7 @@ def test_non_finite_losses_skip_their_updates_then_stop_the_run(glyphs, tmp_path
     assert list_checkpoints(run) == [checkpoint_path(run, 1), kept] and kept.read_bytes() == before
     state = load_checkpoint(kept, require=RUN_KEYS)
     assert all(torch.isfinite(t).all() for key in ("generator", "discriminator") for t in state[key].values() if t.is_floating_point())
-    again = subprocess.run(train_command(glyphs, run, "train.steps=4", "train.lr_g=2e-4", "train.lr_d=2e-4"),
+    again = subprocess.run(train_command(digits28, run, "train.steps=4", "train.lr_g=2e-4", "train.lr_d=2e-4"),
                            capture_output=True, text=True, env=ENV)
     assert again.returncode == 0 and f"resuming from {kept} at step 2" in again.stderr, again.stderr
 
@@ -182,42 +175,42 @@ def test_a_bad_step_leaves_weights_ema_statistics_and_optimisers_as_they_were():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(glyphs, tmp_path_factory):
+def checkpoint(digits28, tmp_path_factory):
     """A real one-step run's checkpoint and its config overrides."""
     run = tmp_path_factory.mktemp("ckpt") / "run"
-    train(load_config(DEMO, [*TINY, "train.steps=1"]), glyphs, run)
+    train(load_config(DEMO, [*TINY, "train.steps=1"]), digits28, run)
     return latest_checkpoint(run)
 
 
-def resume_from(glyphs: Path, out: Path, state: dict, *overrides: str) -> str:
+def resume_from(data: Path, out: Path, state: dict, *overrides: str) -> str:
     """Resume a run from `state` (saved as a checkpoint); the InputError's message, which must be one line."""
     path = out / "edited.pt"
     save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")}, path)
     with pytest.raises(InputError) as error:
-        train(load_config(DEMO, [*TINY, "train.steps=3", *overrides]), glyphs, out / "run", resume=str(path))
+        train(load_config(DEMO, [*TINY, "train.steps=3", *overrides]), data, out / "run", resume=str(path))
     assert "\n" not in str(error.value)
     return str(error.value)
 
 
-def test_resuming_from_a_checkpoint_without_a_key_names_it(glyphs, checkpoint, tmp_path):
+def test_resuming_from_a_checkpoint_without_a_key_names_it(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     del state["optimizer_d"]
-    assert resume_from(glyphs, tmp_path, state) == f"{tmp_path / 'edited.pt'}: damaged checkpoint (no optimizer_d)"
+    assert resume_from(digits28, tmp_path, state) == f"{tmp_path / 'edited.pt'}: damaged checkpoint (no optimizer_d)"
 
 
-def test_weights_or_moments_of_other_shapes_are_one_line_errors(glyphs, checkpoint, tmp_path):
+def test_weights_or_moments_of_other_shapes_are_one_line_errors(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     state["generator"]["project.weight"] = state["generator"]["project.weight"][:, :-1]
-    message = resume_from(glyphs, tmp_path, state)
+    message = resume_from(digits28, tmp_path, state)
     assert message.startswith(f"{tmp_path / 'edited.pt'}: generator weights do not fit the model (size mismatch for project.weight")
     state = torch.load(checkpoint, weights_only=True)
     state["optimizer_g"]["state"][0]["exp_avg"] = torch.zeros(3)
-    message = resume_from(glyphs, tmp_path, state)
+    message = resume_from(digits28, tmp_path, state)
     assert message.startswith(f"{tmp_path / 'edited.pt'}: optimizer_g does not fit the model (exp_avg of shape (3,) for a parameter of shape")
 
 
-def test_another_architecture_names_only_the_fields_that_differ(glyphs, checkpoint, tmp_path):
+def test_another_architecture_names_only_the_fields_that_differ(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
-    message = resume_from(glyphs, tmp_path, state, "model.width=0.25", "model.z_dim=32")
+    message = resume_from(digits28, tmp_path, state, "model.width=0.25", "model.z_dim=32")
     assert message == (f"{tmp_path / 'edited.pt'} was trained with model settings other than the config's: "
                        "model.z_dim 16 in the checkpoint, 32 in the config; model.width 0.125 in the checkpoint, 0.25 in the config")

@@ -28,6 +28,8 @@ from data_tools.probe import probe_store
 from data_tools.store import read_store, validate_store
 from helpers import write_tiny_store
 
+pytestmark = pytest.mark.slow  # hundreds of examples each
+
 MAX_BYTES = 32 << 20  # peak Python-side allocation of one example
 SETTINGS = dict(max_examples=200, deadline=timedelta(seconds=2), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])

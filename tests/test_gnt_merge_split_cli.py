@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import helpers
 from data_tools.gnt import encode_gnt_record
 from data_tools.store import read_store
 from helpers import run_data_tools, write_tiny_store
+
+pytestmark = pytest.mark.slow  # every test starts the CLI
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

@@ -88,6 +88,7 @@ def test_seeds_trained_together_match_a_seed_trained_alone(tmp_path):
     assert all(len(first[key][str(r)]) == 3 for key in ("modes_covered", "high_quality") for r in RADII)
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_mog_command_writes_seeds_summary_and_figure(tmp_path):
     out = tmp_path / "mog"
     result = run_cond_lsgan("experiment", "mog", "--loss", "bce", "--seeds", "0-1", "--out", out, *QUICK)

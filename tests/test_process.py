@@ -47,6 +47,7 @@ def test_the_probe_tells_the_setting_apart():
     assert large_blocks_after("from cond_lsgan.process import keep_freed_memory; keep_freed_memory()") == "heap"
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch
 def test_building_and_stepping_a_training_step_leaves_malloc_alone():
     """What a notebook user does: TrainingStep on the CPU, a few steps; the process keeps glibc's defaults."""
     body = f"""

@@ -9,12 +9,15 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 import helpers
 from data_tools.charsets import gb2312_level1
 from data_tools.store import read_store
 from fontdata import NOTO_SANS_SC, WQY_MICROHEI, subset_font
 from helpers import REPO_ROOT, run_data_tools
+
+pytestmark = pytest.mark.slow  # every test starts the CLI
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

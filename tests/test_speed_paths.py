@@ -23,22 +23,15 @@ from cond_lsgan.runtime import make_adam, resolve_precision
 from cond_lsgan.step import TrainingStep
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import write_store
-from data_tools.synthetic import synthetic_digits
-from helpers import assert_one_line_error, run_cond_lsgan
+from helpers import TINY_PAPER28, assert_one_line_error, run_cond_lsgan
 
 CPU = torch.device("cpu")
 TINY = ["train.batch_size=8", "train.device=cpu", "train.grid_size=8", "train.log_every=2",
         "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
-SMALL_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
-                 "model.width=0.125", "train.order=d_then_g", "train.batch_size=8", "train.device=cpu"]
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "digits.h5"
-    write_store(path, synthetic_digits(64, size=32, seed=1))
-    return path
+SMALL_PAPER28 = [*TINY_PAPER28, "train.batch_size=8"]
+# seed32 (full width, 32x32) in bf16 takes about a second a step where the CPU lacks bf16
+# instructions and torch emulates them; tiny paper28 runs the same checks in the fast suite.
+SLOW_ON_THE_CPU = pytest.mark.slow
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -218,11 +211,11 @@ def test_precision_choices(monkeypatch):
     assert resolve_precision("auto", CPU) is None  # emulated bf16 would be slower than fp32
 
 
-def test_fp16_on_cpu_is_refused(digits, tmp_path):
+def test_fp16_on_cpu_is_refused(digits32, tmp_path):
     with pytest.raises(InputError, match="precision 'fp16' needs a CUDA device, not cpu; use 'bf16' or 'auto'"):
         resolve_precision("fp16", CPU)
     with pytest.raises(InputError, match="needs a CUDA device"):
-        train(config(*TINY, "train.steps=2", "train.precision=fp16"), digits, tmp_path / "run")
+        train(config(*TINY, "train.steps=2", "train.precision=fp16"), digits32, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -236,7 +229,7 @@ def run_steps(trainer: TrainingStep, steps: int, batch: int = 8, classes: int = 
     return losses
 
 
-@pytest.mark.parametrize("overrides, size", [((), 32), (tuple(SMALL_PAPER28), 28)])
+@pytest.mark.parametrize("overrides, size", [pytest.param((), 32, marks=SLOW_ON_THE_CPU), (tuple(SMALL_PAPER28), 28)])
 def test_bf16_training_steps_give_finite_losses_and_keep_fp32_weights(overrides, size):
     trainer = TrainingStep(config("train.precision=bf16", "train.batch_size=8", *overrides), 10, size, CPU)
     before = copy.deepcopy(trainer.generator.state_dict())
@@ -320,12 +313,13 @@ def test_optimizer_state_loads_across_memory_layouts():
             assert torch.equal(results["channels_last", resumed][key], value), (resumed, key)
 
 
-def test_bf16_resume_continues_exactly(digits, tmp_path):
+@pytest.mark.parametrize("model", [pytest.param([], id="seed32", marks=SLOW_ON_THE_CPU), pytest.param(SMALL_PAPER28, id="paper28")])
+def test_bf16_resume_continues_exactly(digits32, tmp_path, model):
     """On the CPU bf16 training is deterministic too: 3 steps plus a resume to 6 equal 6 straight."""
-    overrides = [*TINY, "train.precision=bf16"]
-    straight = train(config(*overrides, "train.steps=6"), digits, tmp_path / "straight")
-    train(config(*overrides, "train.steps=3"), digits, tmp_path / "resumed")
-    resumed = train(config(*overrides, "train.steps=6"), digits, tmp_path / "resumed", resume="auto")
+    overrides = [*TINY, *model, "train.precision=bf16"]
+    straight = train(config(*overrides, "train.steps=6"), digits32, tmp_path / "straight")
+    train(config(*overrides, "train.steps=3"), digits32, tmp_path / "resumed")
+    resumed = train(config(*overrides, "train.steps=6"), digits32, tmp_path / "resumed", resume="auto")
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for key in ("generator", "generator_ema", "discriminator"):
         for name in a[key]:
@@ -333,8 +327,9 @@ def test_bf16_resume_continues_exactly(digits, tmp_path):
     assert a["grad_scaler"] == {}  # only fp16 runs scale gradients
 
 
-def test_generation_follows_the_checkpoint_precision(digits, tmp_path):
-    result = train(config(*TINY, "train.steps=2", "train.precision=bf16"), digits, tmp_path / "run")
+@pytest.mark.slow  # seed32 in bf16, and the CLI in a subprocess
+def test_generation_follows_the_checkpoint_precision(digits32, tmp_path):
+    result = train(config(*TINY, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
     assert LoadedGenerator(result.checkpoint, device="cpu").dtype == torch.bfloat16
     fp32 = LoadedGenerator(result.checkpoint, device="cpu", precision="fp32")
     assert fp32.dtype is None
@@ -349,9 +344,10 @@ def test_generation_follows_the_checkpoint_precision(digits, tmp_path):
     assert difference.mean() < 2.0 and difference.max() <= 16  # bf16 keeps about 3 significant digits
 
 
-@pytest.mark.parametrize("overrides", [SMALL_PAPER28, ["train.batch_size=8", "train.device=cpu"]], ids=["paper28", "seed32"])
-def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(digits, tmp_path, overrides):
-    result = train(config(*TINY, *overrides, "train.steps=2", "train.precision=bf16"), digits, tmp_path / "run")
+@pytest.mark.parametrize("overrides", [pytest.param(SMALL_PAPER28, id="paper28"),
+                                       pytest.param(["train.batch_size=8", "train.device=cpu"], id="seed32", marks=SLOW_ON_THE_CPU)])
+def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(digits32, tmp_path, overrides):
+    result = train(config(*TINY, *overrides, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
     loaded = LoadedGenerator(result.checkpoint, device="cpu")
     linears = [m for m in loaded.generator.modules() if isinstance(m, nn.Linear)]
     assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
@@ -407,7 +403,7 @@ def test_paper28_swaps_its_wide_layers_on_the_cpu_only():
     assert type(discriminator.score) is nn.Linear  # 640 weights: below WIDE_LINEAR
 
 
-def test_training_with_fast_paths_off_uses_the_plain_layers_and_the_same_weights(digits):
+def test_training_with_fast_paths_off_uses_the_plain_layers_and_the_same_weights():
     """train.fast_paths=false builds the same initial weights and state dicts, with plain torch layers only."""
     fast = TrainingStep(config(*TINY), 10, 32, CPU)
     plain = TrainingStep(config(*TINY, "train.fast_paths=false"), 10, 32, CPU)

@@ -13,19 +13,11 @@ from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.generate import LoadedGenerator, generate_store, sample_grid
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import read_store, write_store
-from data_tools.synthetic import synthetic_digits
+from data_tools.store import read_store
 from PIL import Image
 
 TINY = ["train.batch_size=8", "train.device=cpu", "train.precision=fp32", "train.grid_size=8", "train.log_every=2",
         "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "digits.h5"
-    write_store(path, synthetic_digits(64, size=32, seed=1))
-    return path
 
 
 def tiny_config(*overrides: str) -> Config:
@@ -42,9 +34,9 @@ def states_equal(a: dict, b: dict) -> bool:
     return a == b
 
 
-def test_run_folder_holds_config_metrics_grids_and_checkpoints(digits, tmp_path):
+def test_run_folder_holds_config_metrics_grids_and_checkpoints(digits32, tmp_path):
     config = tiny_config("train.steps=6")
-    result = train(config, digits, tmp_path / "run")
+    result = train(config, digits32, tmp_path / "run")
     assert result.step == 6 and result.checkpoint.name == "step_0000006.pt"
     assert json.loads((tmp_path / "run" / "config.json").read_text()) == config.to_dict()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -58,11 +50,11 @@ def test_run_folder_holds_config_metrics_grids_and_checkpoints(digits, tmp_path)
 
 
 @pytest.mark.parametrize("order", ["g_then_d", "d_then_g"])
-def test_resume_continues_exactly(digits, tmp_path, order):
+def test_resume_continues_exactly(digits32, tmp_path, order):
     """3 steps, then a resume to 9, equals 9 uninterrupted steps weight for weight (8 batches an epoch, so it crosses one)."""
-    straight = train(tiny_config("train.steps=9", f"train.order={order}"), digits, tmp_path / "straight")
-    train(tiny_config("train.steps=3", f"train.order={order}"), digits, tmp_path / "resumed")
-    resumed = train(tiny_config("train.steps=9", f"train.order={order}"), digits, tmp_path / "resumed", resume="auto")
+    straight = train(tiny_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "straight")
+    train(tiny_config("train.steps=3", f"train.order={order}"), digits32, tmp_path / "resumed")
+    resumed = train(tiny_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "resumed", resume="auto")
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for key in ("generator", "generator_ema", "discriminator", "optimizer_g", "optimizer_d", "rng"):
         assert states_equal(a[key], b[key]), key
@@ -71,31 +63,31 @@ def test_resume_continues_exactly(digits, tmp_path, order):
     assert not states_equal(first["generator"], b["generator"])
 
 
-def test_resume_refuses_a_different_model_or_an_existing_run(digits, tmp_path):
-    train(tiny_config("train.steps=2"), digits, tmp_path / "run")
+def test_resume_refuses_a_different_model_or_an_existing_run(digits32, tmp_path):
+    train(tiny_config("train.steps=2"), digits32, tmp_path / "run")
     with pytest.raises(InputError, match="already holds checkpoints; pass --resume auto"):
-        train(tiny_config("train.steps=4"), digits, tmp_path / "run")
+        train(tiny_config("train.steps=4"), digits32, tmp_path / "run")
     with pytest.raises(InputError, match="was trained with model settings"):
-        train(tiny_config("train.steps=4", "model.z_dim=10"), digits, tmp_path / "run", resume="auto")
+        train(tiny_config("train.steps=4", "model.z_dim=10"), digits32, tmp_path / "run", resume="auto")
     with pytest.raises(InputError, match="beyond train.steps=1"):
-        train(tiny_config("train.steps=1"), digits, tmp_path / "run", resume="auto")
+        train(tiny_config("train.steps=1"), digits32, tmp_path / "run", resume="auto")
 
 
-def test_class_count_and_batch_checks(digits, tmp_path):
+def test_class_count_and_batch_checks(digits32, tmp_path):
     with pytest.raises(InputError, match="model.num_classes is 5 but the data's class table has 10 classes"):
-        train(tiny_config("train.steps=2", "model.num_classes=5"), digits, tmp_path / "a")
+        train(tiny_config("train.steps=2", "model.num_classes=5"), digits32, tmp_path / "a")
     with pytest.raises(InputError, match="the data has 64 images, fewer than train.batch_size=128"):
-        train(tiny_config("train.steps=2", "train.batch_size=128"), digits, tmp_path / "b")
+        train(tiny_config("train.steps=2", "train.batch_size=128"), digits32, tmp_path / "b")
 
 
-def test_regular_gan_loss_trains(digits, tmp_path):
-    result = train(tiny_config("train.steps=2", "loss.kind=bce"), digits, tmp_path / "run")
+def test_regular_gan_loss_trains(digits32, tmp_path):
+    result = train(tiny_config("train.steps=2", "loss.kind=bce"), digits32, tmp_path / "run")
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert result.step == 2 and np.isfinite(record["d_loss"]) and record["d_loss"] > 0
 
 
-def test_generation_needs_only_the_checkpoint(digits, tmp_path):
-    result = train(tiny_config("train.steps=2"), digits, tmp_path / "myrun")
+def test_generation_needs_only_the_checkpoint(digits32, tmp_path):
+    result = train(tiny_config("train.steps=2"), digits32, tmp_path / "myrun")
     out = tmp_path / "gen.h5"
     assert generate_store(result.checkpoint, out, per_class=21, seed=3, batch_size=8, device="cpu") == 21
     generated = read_store(out)

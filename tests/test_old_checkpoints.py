@@ -1,0 +1,43 @@
+"""Checkpoints written before `train.fast_paths` existed (and with the fast layers built into
+the models) still load, generate and resume: state dicts never depended on the layer forms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cond_lsgan.checkpoint import load_checkpoint, save_checkpoint
+from cond_lsgan.config import Config, apply_overrides
+from cond_lsgan.generate import LoadedGenerator
+from cond_lsgan.training import train
+from helpers import TINY_PAPER28
+
+RUN = ["train.batch_size=8", "train.grid_size=8", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2"]
+
+
+def as_written_before_fast_paths(checkpoint, destination):
+    """The same checkpoint with its config as the previous version wrote it: no train.fast_paths key."""
+    state = load_checkpoint(checkpoint)
+    del state["config"]["train"]["fast_paths"]
+    save_checkpoint(state, destination)
+    return destination
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_fast_paths_generates_and_resumes_as_before(digits28, tmp_path):
+    config = apply_overrides(Config(), [*TINY_PAPER28, *RUN, "train.steps=4"])
+    reference = train(config, digits28, tmp_path / "reference")  # 4 steps in one go
+    first = train(apply_overrides(Config(), [*TINY_PAPER28, *RUN, "train.steps=2"]), digits28, tmp_path / "resumed")
+    old = as_written_before_fast_paths(first.checkpoint, tmp_path / "old.pt")
+
+    new_loaded, old_loaded = LoadedGenerator(first.checkpoint, device="cpu"), LoadedGenerator(old, device="cpu")
+    assert old_loaded.config.train.fast_paths  # the default for a run that did not say
+    z, labels = new_loaded.generator.sample_z(4, torch.Generator().manual_seed(0)), torch.arange(4)
+    with torch.no_grad():
+        assert torch.equal(old_loaded.generator(z, labels), new_loaded.generator(z, labels))
+
+    as_written_before_fast_paths(first.checkpoint, first.checkpoint)  # the run folder as the previous version left it
+    resumed = train(config, digits28, tmp_path / "resumed", resume="auto")  # continues from it to step 4
+    expected, got = load_checkpoint(reference.checkpoint), load_checkpoint(resumed.checkpoint)
+    for key in ("generator", "generator_ema", "discriminator"):
+        assert all(torch.equal(expected[key][name], got[key][name]) for name in expected[key])
