@@ -25,6 +25,7 @@ from pathlib import Path
 from .configs import shipped_config
 from .shared import InputError, probe_store, run_cli
 
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cond-lsgan", description="Train and sample class-conditional least-squares GANs.")
     commands = parser.add_subparsers(dest="command", required=True)

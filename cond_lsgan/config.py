@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from .shared import InputError
 
+
 @dataclass
 class ModelConfig:
     arch: str = "seed32"  # a name from cond_lsgan.models.ARCHITECTURES

@@ -13,6 +13,7 @@ import torch
 
 from .shared import InputError
 
+
 def resolve_device(name: str) -> torch.device:
     """`train.device` / `--device` -> a torch device that exists here; a one-line error otherwise."""
     if name == "auto":
