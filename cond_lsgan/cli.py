@@ -7,9 +7,11 @@
     cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
     cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
 
-Bad input (missing file, config typo, wrong store) prints one line and exits with 2. A
-training run stopped by SIGTERM or SIGINT saves a checkpoint and exits with 128 + the
-signal number (143, 130); under torchrun every rank runs this same command.
+Bad input (missing file, config typo, wrong store) prints one line and exits with 2, and
+so does an output that is one of the command's inputs (`check_outputs_apart`, before any
+work: an output never replaces an input). A training run stopped by SIGTERM or SIGINT
+saves a checkpoint and exits with 128 + the signal number (143, 130); under torchrun
+every rank runs this same command.
 
 The process is this module's, not the library's: it checks the glyph stores a command
 reads in a child process before any thread exists (`probe_store`: a damaged HDF5 file
@@ -23,7 +25,10 @@ import argparse
 from pathlib import Path
 
 from .configs import shipped_config
-from .shared import InputError, probe_store, run_cli
+from .shared import InputError, check_outputs_apart, probe_store, run_cli
+
+RUN_FILES = ("config.json", "metrics.jsonl", "log.txt")  # what training.py writes in --out that a --data could be
+EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     from .resume import resolve_run_config
     from .training import train
 
+    check_outputs_apart({"--data": args.data}, {"--out": [args.out, *(Path(args.out) / name for name in RUN_FILES)]})
     config = resolve_run_config(args.config, args.out, args.resume, args.overrides)
     probe_store(args.data)
     _tune_process_for_training(config.train.device)
@@ -103,6 +109,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from .generate import sample_grid
 
+    check_outputs_apart({"--checkpoint": args.checkpoint}, {"--out": args.out})
     path = sample_grid(args.checkpoint, args.out, n=args.n, seed=args.seed, device=args.device, chars=args.chars,
                        interpolate=args.interpolate, truncation=args.truncation, weights=args.weights,
                        precision=args.precision)
@@ -112,6 +119,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from .generate import generate_pngs, generate_store
 
+    check_outputs_apart({"--checkpoint": args.checkpoint}, {"--out": args.out})
     per_class = args.per_class if args.per_class is not None else args.n
     write = generate_pngs if args.format == "png" else generate_store
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
@@ -170,6 +178,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .evaluation import augment, judge, scoring
     from .evaluation.common import parse_seeds
 
+    picture = [scoring.picture_path(args.out)] if args.evaluation == "generator" else []
+    check_outputs_apart({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
+                        {"--out": [args.out, *picture]})
     for option in ("data", "real", "generated", "test"):  # the stores this command reads
         if getattr(args, option, None) is not None:
             probe_store(getattr(args, option))
@@ -185,8 +196,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _experiment(args: argparse.Namespace) -> None:
     from .evaluation.common import parse_seeds
-    from .evaluation.mog import mog_config, run_mog
+    from .evaluation.mog import mog_config, output_files, run_mog
 
+    check_outputs_apart({"--config": args.config},
+                        {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))]})
     config = mog_config(args.config, args.overrides, args.loss)
     run_mog(config, parse_seeds(args.seeds), args.out)
     print(f"wrote {Path(args.out) / args.loss} and the summary {Path(args.out) / 'summary.json'}, figure {Path(args.out) / 'compare.png'}")

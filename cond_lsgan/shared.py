@@ -6,6 +6,7 @@ of `cond_lsgan`, and `cond_lsgan` modules import these names from here, never fr
 the dataset side the GAN side relies on:
 
     InputError, run_cli            bad input -> one line on stderr, exit code 2
+    check_outputs_apart            refuse an output that is one of the inputs (every command, first)
     atomic_output, write_error,    outputs written under a temporary name, renamed when complete
     make_parent_folder
     ClassTable, GlyphSet,          the glyph store: class table, images in memory, writer, reader
@@ -22,13 +23,14 @@ the dataset side the GAN side relies on:
 from data_tools.atomic import atomic_output, make_parent_folder, write_error
 from data_tools.errors import InputError, run_cli
 from data_tools.grid import image_grid, save_png
+from data_tools.paths import check_outputs_apart
 from data_tools.probe import probe_store
 from data_tools.render import format_report, render_glyphs, resolve_faces
 from data_tools.split import fraction_mask
 from data_tools.store import MAX_IMAGE_SIZE, ClassTable, GlyphSet, StoreWriter, read_store
 
 __all__ = [
-    "InputError", "run_cli", "atomic_output", "make_parent_folder", "write_error", "ClassTable", "GlyphSet",
+    "InputError", "run_cli", "check_outputs_apart", "atomic_output", "make_parent_folder", "write_error", "ClassTable", "GlyphSet",
     "StoreWriter", "read_store", "MAX_IMAGE_SIZE", "probe_store", "fraction_mask", "image_grid", "save_png", "render_glyphs",
     "resolve_faces", "format_report",
 ]

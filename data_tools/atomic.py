@@ -6,7 +6,9 @@ destination and never replaces a good one. `os.replace` is atomic on POSIX and W
 when both names are in the same directory, which is why the temporary file sits beside
 the destination. A write that fails because the location cannot take the file (disk
 full, file size limit, read-only file system, no permission) is an `InputError` naming
-the destination, and the temporary file is removed.
+the destination, and the temporary file is removed. Messages name the user's path, never
+the temporary one: an `InputError` from the body that names the temporary file (a
+`StoreWriter` writing it, as `split` does) is raised again with the destination instead.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def atomic_output(destination: str | os.PathLike) -> Iterator[Path]:
         try:
             yield temporary
             _fsync(temporary)
+        except InputError as error:  # e.g. a StoreWriter writing the temporary file: name the user's path, not ours
+            if str(temporary) not in str(error):
+                raise
+            raise InputError(str(error).replace(str(temporary), str(destination))) from None
         except Exception as error:  # a full disk, a file size limit: the user's problem, not a bug
             failure = find_write_failure(error)
             if failure is None:

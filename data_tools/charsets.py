@@ -59,6 +59,11 @@ def load_charset(name_or_path: str, limit: int | None = None) -> list[str]:
     return limit_charset(characters, limit, name_or_path)
 
 
+def charset_file(name_or_path: str | None) -> str | None:
+    """The file a charset argument names: None for a built-in set (or no argument)."""
+    return None if name_or_path is None or name_or_path in BUILTIN else name_or_path
+
+
 def limit_charset(characters: list[str], limit: int | None, name: str) -> list[str]:
     """The first `limit` characters (all if None); InputError if the set is shorter."""
     if limit is None:

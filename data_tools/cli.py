@@ -1,4 +1,8 @@
-"""`data-tools`: build and inspect glyph stores. Argument parsing only; the work lives in the modules."""
+"""`data-tools`: build and inspect glyph stores. Argument parsing only; the work lives in the modules.
+
+Each command that writes first checks that no output is one of its inputs
+(`paths.check_outputs_apart`): an output never replaces an input.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from typing import Sequence
 from .errors import InputError, run_cli
 from .grid import save_png
 from .info import preview_grid, store_report
-from .mnist import download_mnist, import_mnist
-from .gnt import import_gnt
+from .mnist import download_mnist, find_idx_files, import_mnist
+from .gnt import find_gnt_files, import_gnt
 from .info import parse_class_list
 from .merge import merge_stores
 from .split import split_store
-from .charsets import limit_charset, load_charset, load_charset_file, write_charset
-from .fonts import discover_fonts, format_font_listing
+from .charsets import charset_file, limit_charset, load_charset, load_charset_file, write_charset
+from .fonts import discover_fonts, format_font_listing, parse_font_spec
+from .paths import check_outputs_apart
 from .render import default_workers, format_report, render_glyphs, resolve_faces
 
 PROG = "data-tools"
@@ -119,6 +124,7 @@ def _mnist(args: argparse.Namespace) -> int:
         idx_dir = download_mnist(args.root, args.split)
     else:
         idx_dir = args.idx_dir
+    check_outputs_apart({"IDX file": find_idx_files(idx_dir, args.split)}, {"--out": args.out})
     compression = "gzip" if args.gzip else None
     count = import_mnist(idx_dir, args.split, args.size, args.out, compression=compression)
     print(f"wrote {count:,} MNIST {args.split} images ({args.size}x{args.size}) to {args.out}")
@@ -131,6 +137,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    check_outputs_apart({"store": args.store}, {"--out": args.out})
     grid = preview_grid(args.store, n=args.n, seed=args.seed, columns=args.columns,
                         classes=None if args.classes is None else parse_class_list(args.classes),
                         per_class=args.per_class)
@@ -140,6 +147,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _gnt(args: argparse.Namespace) -> int:
+    check_outputs_apart({".gnt file": find_gnt_files(args.paths), "folder": args.paths}, {"--out": args.out})
     summary = import_gnt(args.paths, args.out, args.size, charset=args.charset or "gb2312-1", limit=args.limit,
                          classes_from_data=args.classes_from_data, skip_bad=args.skip_bad,
                          compression="gzip" if args.gzip else None)
@@ -148,6 +156,7 @@ def _gnt(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    check_outputs_apart({"store": args.inputs}, {"--out": args.out})
     summary = merge_stores(args.inputs, args.out, compression="gzip" if args.gzip else None)
     print(f"merged {len(summary.inputs)} stores ({summary.images:,} images, {summary.classes:,} classes, "
           f"{summary.sources:,} sources) into {summary.out}")
@@ -157,6 +166,7 @@ def _merge(args: argparse.Namespace) -> int:
 def _split(args: argparse.Namespace) -> int:
     if args.seed is not None and args.test_fraction is None:
         raise InputError("--seed applies to --test-fraction only")
+    # split_store checks that neither output is the store or the other output, before reading it
     summary = split_store(args.store, args.train, args.test, holdout_sources=args.holdout_sources,
                           test_fraction=args.test_fraction, seed=args.seed or 0)
     print(f"wrote {summary.train_images:,} images to {summary.train} and {summary.test_images:,} to {summary.test}")
@@ -166,6 +176,7 @@ def _split(args: argparse.Namespace) -> int:
 def _charset(args: argparse.Namespace) -> int:
     if (args.name is None) == (args.text is None):
         raise InputError("give a charset NAME or --text FILE (one of them)")
+    check_outputs_apart({"--text": args.text, "charset": charset_file(args.name)}, {"--out": args.out})
     if args.text is not None:
         characters = limit_charset(load_charset_file(args.text), args.limit, str(args.text))
     else:
@@ -190,6 +201,8 @@ def _fonts(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    check_outputs_apart({"--font": [parse_font_spec(spec)[0] for spec in args.font or ()],
+                         "--charset": charset_file(args.charset)}, {"--out": args.out})
     characters = load_charset(args.charset, args.limit)
     faces, left_out = resolve_faces(args.font or [], args.all_fonts, characters, args.min_coverage)
     report = render_glyphs(

@@ -16,9 +16,11 @@ so a label or source id means the same thing in the input, train and test, and a
 trained on one can be evaluated on the other without remapping. Both keep the input's
 compression and sample order.
 
-Both stores are written completely under temporary names first; only then are they
-renamed into place, test first, then train. A failure while writing either (bad input,
-full disk, Ctrl-C) leaves both destinations untouched. The one remaining window is
+Neither output may be the input store or the other output (`paths.check_outputs_apart`,
+before anything is read). Both stores are written completely under temporary names
+first; only then are they renamed into place, test first, then train. A failure while
+writing either (bad input, full disk, Ctrl-C) leaves both destinations untouched, and its
+message names the user's path, not the temporary one. The one remaining window is
 between the two renames: if renaming train fails after test was renamed, test is
 complete and new and train is untouched.
 """
@@ -35,6 +37,7 @@ import numpy as np
 
 from .atomic import atomic_output
 from .errors import InputError
+from .paths import check_outputs_apart
 from .probe import probe_store
 from .store import StoreSummary, StoreWriter, iter_batches, read_labels
 
@@ -95,8 +98,7 @@ def split_store(
     if (holdout_sources is None) == (test_fraction is None):
         raise InputError("split needs exactly one of --holdout-sources and --test-fraction")
     train_out, test_out = Path(train_out), Path(test_out)
-    if train_out.resolve() == test_out.resolve():
-        raise InputError(f"--train and --test are the same file ({train_out})")
+    check_outputs_apart({"store": path}, {"--train": train_out, "--test": test_out})  # nor each other
     probe_store(path)  # a file from outside: checked in a child first
     summary, labels, source_ids = read_labels(path)
     if holdout_sources is not None:

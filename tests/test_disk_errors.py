@@ -167,6 +167,20 @@ def test_store_on_a_full_disk(cramped, data):
 
 
 @pytest.mark.slow  # the CLI in subprocesses
+def test_split_on_a_full_disk_names_the_users_path(cramped, data):
+    """split writes both stores through temporary files; the message names --train or --test, never those."""
+    location = cramped(200_000)
+    train, test = location.folder / "train.h5", location.folder / "test.h5"
+    location.fill()
+    result = location.run("data_tools", "split", data["digits"], "--test-fraction", "0.5", "--train", train, "--test", test)
+    target = train if f"cannot write {train}: " in result.stderr else test
+    _assert_failed_cleanly(result, "data-tools", target, FULL)
+    assert ".tmp" not in result.stderr, result.stderr
+    _assert_untouched(location.folder, {})
+    assert not train.exists() and not test.exists()
+
+
+@pytest.mark.slow  # the CLI in subprocesses
 def test_checkpoint_on_a_full_disk(cramped, data):
     location = cramped(1 << 20)  # room for the run's logs and sample grid, not for a 4 MB checkpoint
     run = location.folder / "run"

@@ -206,6 +206,14 @@ def run_mog(config: Config, seeds: Sequence[int], out: str | Path) -> dict:
     return write_summary(out)
 
 
+def output_files(out: str | Path, loss: str, seeds: Sequence[int]) -> list[Path]:
+    """Every file `run_mog` writes under `out` for one loss and these seeds (see the module docstring)."""
+    loss_dir = Path(out) / loss
+    seed_files = [loss_dir / f"seed_{seed}" / name for seed in seeds
+                  for name in ("metrics.json", "samples.npz", "samples.png", "generator.pt")]
+    return [*seed_files, loss_dir / "run.json", Path(out) / "summary.json", Path(out) / "compare.png"]
+
+
 def _write_seed(folder: Path, config: Config, seed: int, position: int, history: dict, generator, g_params) -> None:
     steps = sorted(history)
     record = {

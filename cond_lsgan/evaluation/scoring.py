@@ -130,10 +130,15 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
     report["seconds"] = time.perf_counter() - started
     out = Path(out)
     write_json(report, out)
-    picture = out.with_suffix(".png")
+    picture = picture_path(out)
     save_png(best_and_worst(per_class, groups, generated, real_classes, real_images), picture)
     print(summary_text(report) + f"; wrote {out} and {picture}")
     return report
+
+
+def picture_path(out: str | Path) -> Path:
+    """The picture of the best and worst classes, beside the report: <out>.png."""
+    return Path(out).with_suffix(".png")
 
 
 def _estimate_seconds(loaded: LoadedGenerator, judge, labels: list[int] | None, generated: int, real: int,
