@@ -63,6 +63,7 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     sync_batchnorm: bool = True  # under torchrun, BatchNorm statistics of the global batch (SyncBatchNorm), not of each rank's slice
     max_bad_steps: int = 20  # consecutive steps with a non-finite loss (each such update skipped) before the run stops with an error
+    memory_check: bool = True  # refuse, before allocating, a run whose estimated memory exceeds what the device has (memory.py); false: try anyway
 
 
 @dataclass

@@ -8,7 +8,9 @@ keeps the model's whole class table, so generated sets merge with real ones by c
 text. An unconditional model writes one class, "generated". Images are generated in
 class-major order from one noise stream seeded by `seed`, so the same arguments give
 the same images. Generation runs in the checkpoint's `train.precision` (bf16 where the
-device has it natively, under "auto") unless a precision is given.
+device has it natively, under "auto") unless a precision is given. A `--batch-size` whose
+noise, images and activations the device cannot hold is refused before any is made
+(memory.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import Tensor, nn
 from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
 from .config import config_from_dict, parse_ranges
 from .fast import fold_batchnorm, use_fast_paths
+from .memory import check_generation_memory
 from .models import build_models, model_to_pixels
 from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
 from .models.embedding import soft_labels
@@ -82,7 +85,7 @@ class LoadedGenerator:
         if weights not in ("ema", "raw"):
             raise InputError(f"weights must be 'ema' or 'raw', got {weights!r}")
         self.path = Path(checkpoint)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, "--device")
         state = load_checkpoint(self.path, self.device, require=GENERATOR_KEYS)
         self.config = config_from_dict(state["config"], origin=str(self.path))
         self.classes = ClassTable.from_dict(state["classes"])
@@ -109,6 +112,11 @@ class LoadedGenerator:
             self.dtype = resolve_precision(precision, self.device)
         if self.dtype is not None:  # None: fp32
             cast_linear_weights(self.generator, self.dtype)
+
+    def check_memory(self, batch_size: int) -> None:
+        """Refuse, in one line, a --batch-size this device cannot hold (memory.py), before generating anything."""
+        render = CPU_SLICE if self.device.type == "cpu" else None
+        check_generation_memory(self.config.model, len(self.classes), self.image_size, batch_size, self.device, render)
 
     @property
     def conditional(self) -> bool:
@@ -218,6 +226,7 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     check_sampling_options(seed, batch_size)
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    loaded.check_memory(batch_size)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
     written = 0
@@ -244,6 +253,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     check_sampling_options(seed, batch_size)
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    loaded.check_memory(batch_size)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     try:

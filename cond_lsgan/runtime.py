@@ -1,8 +1,8 @@
 """Where and in what arithmetic the models run: device, autocast precision, the optimiser.
 
 Training, generation and evaluation all ask the same questions (which device does
-"auto" mean, does this CPU compute bf16 natively, is fp16 allowed here), so the answers
-live here, apart from the training loop.
+"auto" mean, does a named device exist here, does this CPU compute bf16 natively, is
+fp16 allowed here), so the answers live here, apart from the training loop.
 """
 
 from __future__ import annotations
@@ -14,17 +14,36 @@ import torch
 from .shared import InputError
 
 
-def resolve_device(name: str) -> torch.device:
-    """`train.device` / `--device` -> a torch device that exists here; a one-line error otherwise."""
+def resolve_device(name: str, option: str = "train.device") -> torch.device:
+    """`train.device` / `--device` (named by `option`) -> a torch device that exists here; a one-line error otherwise.
+
+    torch accepts names of devices this machine lacks ("mps", "cuda:7") and of devices no
+    model runs on ("meta"); each of those would fail later with a RuntimeError, so they
+    are refused here, with the devices that do exist.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    here = available_devices()
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise InputError(f"train.device {name!r} is not a device name (try auto, cpu, cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"train.device is {name!r} but no CUDA device is available")
-    return device
+        raise InputError(f"{option} {name!r} is not a device name; devices here: auto, {', '.join(here)}") from None
+    if device.type == "cpu" and device.index in (None, 0):
+        return device
+    if device.type == "cuda" and torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count():
+        return device
+    if device.type == "mps" and device.index in (None, 0) and "mps" in here:
+        return device
+    raise InputError(f"{option} {name!r} is not a device this machine computes on; devices here: auto, {', '.join(here)}")
+
+
+def available_devices() -> list[str]:
+    """The names `resolve_device` accepts besides "auto": cpu, each CUDA device, mps where present."""
+    names = ["cpu"] + [f"cuda:{index}" for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
 
 
 def cpu_has_bf16() -> bool:

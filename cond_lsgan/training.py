@@ -46,6 +46,7 @@ from .config import Config
 from .data import GlyphBatches
 from .distributed import Ranks, max_over_ranks
 from .generate import spread_classes
+from .memory import check_training_memory
 from .models import model_to_pixels
 from .resume import check_class_count, check_compatible, find_resume_checkpoint
 from .runtime import precision_name, resolve_device
@@ -83,6 +84,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     # Data, then models (TrainingStep seeds first, so the initial weights are a function of train.seed).
     glyphs = read_store(data_path)
     num_classes = check_class_count(config, glyphs.classes)
+    check_training_memory(config, num_classes, glyphs, device, ranks)  # before any model or batch is allocated
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks)

@@ -22,9 +22,11 @@ one batch in memory at a time), `read_labels` (labels and sources only) or
 summary; every reader calls it, and every problem is an `InputError`.
 
 Files are untrusted input. A dataset cannot claim more data than its file holds, so a
-damaged shape never turns into a huge allocation. The readers open the file in this
-process; since the HDF5 C library crashes or hangs on some damaged files, a command
-given a file from outside first checks it in a child process (`probe.probe_store`).
+damaged shape never turns into a huge allocation, and `image_size` must be 1 to
+MAX_IMAGE_SIZE on read as on write (a store of 0x0 images would pass every other check
+and fail only inside a model). The readers open the file in this process; since the
+HDF5 C library crashes or hangs on some damaged files, a command given a file from
+outside first checks it in a child process (`probe.probe_store`).
 Writing goes through `guarded_file.GuardedFile`, because HDF5 does not recover from a
 failed write.
 """
@@ -374,6 +376,10 @@ def _validate(path: Path, file: h5py.File) -> StoreSummary:
         if ink != INK:
             raise fail(f"unsupported ink convention {ink!r} (expected {INK!r})")
         size = int(file.attrs.get("image_size", -1))
+        try:
+            check_image_size(size)
+        except InputError as error:
+            raise fail(f"{error} (image_size attribute)") from None
         try:
             provenance = json.loads(_attr_str(file, "provenance") or "{}")
         except json.JSONDecodeError:

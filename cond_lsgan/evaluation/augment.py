@@ -34,7 +34,7 @@ def augment_experiment(real: str | Path, generated: str | Path, test: str | Path
     if not seeds:
         raise InputError("--seeds names no seed")
     started = time.perf_counter()
-    device_ = resolve_device(device)
+    device_ = resolve_device(device, "--device")
     train_set, gen_set, test_set = read_store(real), read_store(generated), read_store(test)
     for name, store in ((generated, gen_set), (test, test_set)):
         if store.image_size != train_set.image_size:

@@ -258,7 +258,7 @@ class JudgeReport:
 def train_judge(glyphs: GlyphSet, steps: int | None = None, seed: int = 0, device: str = "auto",
                 channels: int = 16, feature_dim: int = 128) -> tuple[Judge, dict]:
     """Train a judge on a store in memory, holding out a seeded 10% of each class; returns (judge, training info)."""
-    device_ = resolve_device(device)
+    device_ = resolve_device(device, "--device")
     held = fraction_mask(glyphs.labels, len(glyphs.classes), HELD_OUT, seed) if len(glyphs) > 1 else np.zeros(len(glyphs), bool)
     steps = default_steps(int((~held).sum())) if steps is None else steps
     started = time.perf_counter()
@@ -308,7 +308,7 @@ def load_judge(path: str | Path, device: str | torch.device = "auto") -> Judge:
         raise InputError(f"judge file not found: {path}")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: not a judge file (not a PyTorch zip archive)")
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device, "--device") if isinstance(device, str) else device
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:

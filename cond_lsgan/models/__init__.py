@@ -5,6 +5,9 @@ discriminator). A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 
 "sigmoid": [0, 1]), `conditional`, `sample_z(n, generator, device)` and
 `forward(z, labels)`; a discriminator has `forward(images, labels)` returning raw scores
 (N, 1). Labels are class indices (N,) or, for conditional models, soft labels (N, C).
+`build_models` first checks that the architecture fits the data (a model of 2-D points
+for image_size 0, a model of images otherwise), so a mismatch is one line, not a shape
+error deep in a forward pass.
 
 Models are built from plain torch layers, which is what a new layer or loss needs to
 know: faster exact forms are swapped in afterwards by `cond_lsgan.fast.use_fast_paths`,
@@ -29,9 +32,19 @@ ARCHITECTURES: dict[str, Callable[[ModelConfig, int, int], tuple[nn.Module, nn.M
 }
 
 
+POINT_ARCHITECTURES = ("mlp2d",)  # models of 2-D points (image_size 0); the others make images
+
+
 def build_models(model: ModelConfig, num_classes: int, image_size: int) -> tuple[nn.Module, nn.Module]:
+    """G and D for `image_size` x `image_size` glyphs, or for 2-D points when `image_size` is 0 (`experiment mog`)."""
     if model.arch not in ARCHITECTURES:
         raise InputError(f"unknown model.arch {model.arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    images = [name for name in ARCHITECTURES if name not in POINT_ARCHITECTURES]
+    if model.arch in POINT_ARCHITECTURES and image_size:
+        raise InputError(f"model.arch {model.arch!r} is a model of 2-D points (cond-lsgan experiment mog), not of "
+                         f"{image_size}x{image_size} images; choose one of: {', '.join(images)}")
+    if model.arch not in POINT_ARCHITECTURES and not image_size:
+        raise InputError(f"model.arch {model.arch!r} makes images, not 2-D points; choose one of: {', '.join(POINT_ARCHITECTURES)}")
     return ARCHITECTURES[model.arch](model, num_classes, image_size)
 
 
