@@ -23,12 +23,16 @@ ranks count each other too (they share the machine).
 
 How close, measured on the CPU (2-core AMD EPYC, fp32, fast paths, the CLI's malloc
 setting; the growth of peak RSS over 3 training steps from before the models are
-built): glyphs-cpu (paper28, width 0.5, 3,740 classes) at batch 64 is estimated at 460
-MiB and peaks at 401 (+15%), at batch 2,048 2,984 against 2,851 (+5%); hwdb3740 at
-batch 64 935 against 923 (+1%); mnist (seed32) at batch 2,048 5,931 against 4,766-5,198
-(+14-24%); demo at batch 64 319 against 240 (+33%: the fixed RUNTIME dominates). The
-estimate stayed above the peak in every case, so only a run within that margin of the
-available memory is refused wrongly, and `train.memory_check = false` still runs it.
+built), estimate against peak in MiB: glyphs-cpu (paper28, width 0.5, 3,740 classes) at
+batch 64 502 / 401, at batch 2,048 3,027 / 2,851; hwdb3740 at batch 64 1,098 / 923;
+mnist (seed32) at batch 2,048 5,931 / 4,766-5,198; demo at batch 64 329 / 240 (the fixed
+RUNTIME dominates). A parameter-heavy D shows the term for its two weight gradients:
+glyphs-cpu with model.width=4.0 (D 1.1 GiB of weights) is estimated at 7,986 and grew
+by 7,506 with the fast paths and 8,110 with plain layers (TrainingStep, 2 steps; `cond-lsgan
+train` for 2 steps and a checkpoint peaked at 8.47 GiB RSS in all): within a few
+percent, on either side. So only a
+run within that margin of the available memory is judged wrongly, and
+`train.memory_check = false` still runs one refused wrongly.
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ def estimate_training(config: Config, num_classes: int, image_size: int, batch: 
         generator, discriminator = build_models(config.model, num_classes, image_size)
     g_params, d_params = _bytes(generator.parameters()), _bytes(discriminator.parameters())
     g_buffers, d_buffers = _bytes(generator.buffers()), _bytes(discriminator.buffers())
-    # weights, gradients, exp_avg, exp_avg_sq; G's EMA copy; BatchNorm statistics (G, EMA, and the copy of G's and D's)
-    state = 4 * (g_params + d_params) + g_params + 3 * g_buffers + 2 * d_buffers
+    # weights, gradients, exp_avg, exp_avg_sq; G's EMA copy; BatchNorm statistics (G, EMA, and the copy of G's and D's);
+    # D runs on two batches (real, fake), so its backward holds two weight gradients and their sum at once
+    state = 4 * (g_params + d_params) + g_params + 3 * g_buffers + 2 * d_buffers + 2 * d_params
     labels = torch.zeros(batch, dtype=torch.int64, device="meta")
     z = generator.sample_z(batch, device="meta")
     with _SavedTensors(generator, discriminator) as saved:
