@@ -3,7 +3,8 @@
 A checkpoint is a dict of plain data and tensors (no pickled classes), so it loads with
 `torch.load(weights_only=True)`:
 
-    format, version         "cond-lsgan-checkpoint", 1
+    format, version         "cond-lsgan-checkpoint", 2
+    digest                  sha256 of everything else in the file (`content_digest`), checked on load
     step                    optimisation steps done
     config                  the resolved Config as nested dicts
     classes                 {"text": [...], "codepoint": [...]}, the data's class table
@@ -15,6 +16,12 @@ A checkpoint is a dict of plain data and tensors (no pickled classes), so it loa
 
 Files are `<run>/checkpoints/step_0000300.pt`; they are written under a temporary name
 and renamed, so a crash mid-save leaves the previous checkpoint intact.
+
+Why a digest: torch does not check the CRCs of its zip archive, so bytes changed inside
+a tensor record (a bad disk, a bad copy) load silently and a run would continue from
+garbage. The digest covers names, plain values and every tensor's dtype, shape and
+bytes, and a mismatch is a `DamagedCheckpoint`, which `--resume auto` answers by falling
+back to an older checkpoint (resume.py). Version 1 files (no digest) still load, unchecked.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import torch
 from .shared import MAX_IMAGE_SIZE, InputError, atomic_output
 
 FORMAT = "cond-lsgan-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: a content digest
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 # What `load_checkpoint(require=...)` can insist on: all of a run checkpoint (to resume), or what generating needs.
 RUN_KEYS = ("step", "config", "classes", "image_size", "generator", "generator_ema", "discriminator",
@@ -54,7 +61,7 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return [p for _, p in sorted(found) if p.is_file()]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -62,19 +69,65 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+class DamagedCheckpoint(InputError):
+    """The file is not the checkpoint that was written: unreadable, truncated, or its content changed."""
+
+
+def content_digest(state: dict[str, Any]) -> str:
+    """sha256 over `state` but its "digest" entry: keys, types and values in order, tensors as dtype, shape and bytes.
+
+    Computed on the values (not the file), so it holds whichever device the tensors are
+    loaded to and whatever zip layout torch writes.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {key: value for key, value in state.items() if key != "digest"})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"dict {len(value)}\n".encode())
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__} {len(value)}\n".encode())
+        for item in value:
+            _feed(digest, item)
+    else:  # str, int, float, bool, None: repr is exact for all of them
+        digest.update(f"{type(value).__name__} {value!r}\n".encode())
+
+
+def check_digest(path: Path, state: dict[str, Any], what: str = "checkpoint") -> None:
+    """DamagedCheckpoint unless `state` matches the digest it was written with."""
+    if state.get("digest") != content_digest(state):
+        reason = "no content digest" if "digest" not in state else "its content differs from what was written"
+        raise DamagedCheckpoint(f"{path}: damaged {what} ({reason}; the file was changed or corrupted after it was saved)")
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write `state` to `path` atomically (temporary file beside it, then rename)."""
+    """Write `state` to `path` atomically (temporary file beside it, then rename), with its content digest."""
     state = {"format": FORMAT, "version": VERSION, **state}
+    state["digest"] = content_digest(state)
     with atomic_output(path) as temporary, open(temporary, "wb") as handle:
         # Through a Python file, so a failed write (disk full) keeps its OSError as the
         # RuntimeError's context and atomic_output reports it; torch's own writer loses it.
         torch.save(state, handle)
 
 
-def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints."""
+def prune_checkpoints(run_dir: str | Path, keep: int, intact: Path | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints, never `intact` (the one just written).
+
+    Newer files may be damaged ones that a resume fell back from; counting them must not
+    cost the run its only good checkpoint.
+    """
     for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink(missing_ok=True)
+        if intact is None or old != Path(intact):
+            old.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", require: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -84,10 +137,12 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", requir
     `require` (RUN_KEYS to resume, GENERATOR_KEYS to generate) must be there.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is damaged or foreign
-        raise InputError(f"{path}: not a readable checkpoint (not a PyTorch zip archive; truncated or another kind of file)")
+        raise DamagedCheckpoint(f"{path}: not a readable checkpoint (not a PyTorch zip archive; truncated or another kind of file)")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -96,20 +151,22 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", requir
         raise InputError(f"{path}: refused to load: it holds {what}, not only tensors and plain data "
                          "(loading it could run code from the file)") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from None
+        raise DamagedCheckpoint(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a cond-lsgan checkpoint")
     if type(state.get("version", 0)) is not int:
-        raise InputError(f"{path}: damaged checkpoint (version is {state['version']!r})")
+        raise DamagedCheckpoint(f"{path}: damaged checkpoint (version is {state['version']!r})")
     if state.get("version", 0) > VERSION:
         raise InputError(f"{path}: checkpoint version {state['version']} is newer than this cond-lsgan reads ({VERSION}); upgrade")
+    if state.get("version", 0) >= 2:
+        check_digest(path, state)
     _check_entries(path, state, require)
     return state
 
 
 def _check_entries(path: Path, state: dict[str, Any], require: tuple[str, ...]) -> None:
     def fail(problem: str) -> InputError:
-        return InputError(f"{path}: damaged checkpoint ({problem})")
+        return DamagedCheckpoint(f"{path}: damaged checkpoint ({problem})")
 
     missing = [key for key in require if key not in state]
     if missing:

@@ -1,8 +1,10 @@
 """What a run continues from: its config (file or saved config.json) and its checkpoint.
 
 A fresh run never overwrites a run folder that holds checkpoints; `--resume auto` takes
-the newest one. A checkpoint continues only with the same model settings, class table
-and image size as the data it is resumed on.
+the newest intact one: a damaged newer checkpoint (checkpoint.DamagedCheckpoint) is named
+in the log and left where it is, and the run continues from the one before. A checkpoint
+given by path must be intact. A checkpoint continues only with the same model settings,
+class table and image size as the data it is resumed on.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .checkpoint import latest_checkpoint, list_checkpoints
+import torch
+
+from .checkpoint import RUN_KEYS, DamagedCheckpoint, checkpoint_dir, list_checkpoints, load_checkpoint
 from .config import Config, apply_overrides, config_from_dict, load_config
 from .shared import ClassTable, InputError
 
@@ -30,15 +34,27 @@ def resolve_run_config(config_path: str | Path | None, run_dir: str | Path, resu
     return apply_overrides(config_from_dict(values, origin=str(saved)), overrides)
 
 
-def find_resume_checkpoint(run_dir: Path, resume: str | None) -> Path | None:
-    """`--resume auto` -> the run's newest checkpoint (None on a fresh run); a path -> that file."""
+def load_resume_checkpoint(run_dir: Path, resume: str | None, device: torch.device) -> tuple[Path | None, dict | None, list[str]]:
+    """The checkpoint a run continues from, its loaded state, and notes for the log ((None, None, []) on a fresh run).
+
+    `--resume auto` -> the run's newest intact checkpoint; a path -> that file.
+    """
     if resume is None:
         if list_checkpoints(run_dir):
             raise InputError(f"{run_dir} already holds checkpoints; pass --resume auto to continue it or choose a new --out")
-        return None
-    if resume == "auto":
-        return latest_checkpoint(run_dir)
-    return Path(resume)
+        return None, None, []
+    if resume != "auto":
+        return Path(resume), load_checkpoint(resume, device, require=RUN_KEYS), []
+    notes = []
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, load_checkpoint(path, device, require=RUN_KEYS), notes
+        except DamagedCheckpoint as error:
+            notes.append(f"skipped {error}; the file is left as it is")
+    if notes:
+        raise InputError(f"no intact checkpoint in {checkpoint_dir(run_dir)}: {len(notes)} damaged, the newest: {notes[0]}; "
+                         "to start afresh, choose a new --out")
+    return None, None, []
 
 
 def check_class_count(config: Config, classes: ClassTable) -> int:

@@ -139,6 +139,30 @@ class TrainingStep:
         self.scaler.step(optimizer)
         return mean
 
+    @torch.no_grad()
+    def unusable_weights(self, z: Tensor, labels: Tensor | None) -> str | None:
+        """Why the weights must not be checkpointed, or None: non-finite values, or D's scores of G(z) not finite.
+
+        Finite losses do not make finite weights: the update after them can throw the
+        weights to inf, or to values so large that the next forward pass overflows. The
+        forward here runs the unwrapped models in eval mode, so it changes no BatchNorm
+        statistic, draws no random number and leaves training exactly as it was.
+        """
+        for name, module in (("G", self.generator), ("the EMA G", self.generator_ema), ("D", self.discriminator)):
+            for key, tensor in module.state_dict().items():
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    return f"{name}'s {key} holds non-finite values"
+        modes = self.generator.training, self.discriminator.training
+        self.generator.eval()
+        self.discriminator.eval()
+        try:
+            with autocast(self.device, self.dtype):
+                scores = self.discriminator(self.generator(z, labels), labels)
+        finally:
+            self.generator.train(modes[0])
+            self.discriminator.train(modes[1])
+        return None if torch.isfinite(scores.float()).all() else "D's scores of G's images are not finite"
+
     def state_dict(self) -> dict:
         """The weights, optimiser and scaler states and RNG states, as a checkpoint stores them."""
         return {

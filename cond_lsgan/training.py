@@ -23,7 +23,10 @@ Faults: SIGTERM or SIGINT stops the loop at the next step boundary with a checkp
 (ranks agree on the step by a small all-reduce each step) and exit code 128 + the signal
 number; kill -9 leaves the newest complete checkpoint (written atomically) for `--resume
 auto`. A step with a non-finite loss applies no update and writes no checkpoint, and
-`train.max_bad_steps` of them in a row stop the run with an error.
+`train.max_bad_steps` of them in a row stop the run with an error; so do weights that are
+not finite (or overflow D) when a checkpoint is due, a run that applied no update at all,
+and a last step that could not be saved. One process writes a run folder at a time
+(run_folder.py).
 """
 
 from __future__ import annotations
@@ -41,17 +44,21 @@ from torch import Tensor
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import RUN_KEYS, checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import checkpoint_path, prune_checkpoints, save_checkpoint
 from .config import Config
 from .data import GlyphBatches
 from .distributed import Ranks, max_over_ranks
 from .generate import spread_classes
 from .memory import check_training_memory
 from .models import model_to_pixels
-from .resume import check_class_count, check_compatible, find_resume_checkpoint
+from .resume import check_class_count, check_compatible, load_resume_checkpoint
+from .run_folder import RunLock
 from .runtime import precision_name, resolve_device
 from .shared import InputError, atomic_output, image_grid, read_store, save_png
 from .step import TrainingStep
+
+
+LOWER = "lower train.lr_g and train.lr_d or check the data and the loss settings"
 
 
 @dataclass
@@ -72,14 +79,15 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     ranks = distributed.from_environment()
     distributed.per_rank_batch(config.train.batch_size, ranks)  # checked before any rank waits for the others
     device = distributed.rank_device(resolve_device(config.train.device), ranks)
-    with distributed.process_group(ranks, device), _StopSignals() as signals:
-        return _train(config, Path(data_path), Path(run_dir), resume, ranks, device, signals)
+    # Rank 0 holds the run folder's lock (run_folder.py) from before it reads a checkpoint until the run ends.
+    with RunLock(run_dir, enabled=ranks.main) as lock, distributed.process_group(ranks, device), _StopSignals() as signals:
+        return _train(config, Path(data_path), Path(run_dir), resume, ranks, device, signals, lock.notes)
 
 
 def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, ranks: Ranks, device: torch.device,
-           signals: _StopSignals) -> TrainResult:
+           signals: _StopSignals, notes: list[str]) -> TrainResult:
     settings = config.train
-    resume_from = find_resume_checkpoint(run_dir, resume)
+    resume_from, state, resume_notes = load_resume_checkpoint(run_dir, resume, device)
 
     # Data, then models (TrainingStep seeds first, so the initial weights are a function of train.seed).
     glyphs = read_store(data_path)
@@ -92,8 +100,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     batches = GlyphBatches(glyphs, settings.batch_size, settings.seed, device, ranks)
 
     step = 0
-    if resume_from is not None:
-        state = load_checkpoint(resume_from, device, require=RUN_KEYS)
+    if state is not None:
         check_compatible(state, config, glyphs.classes, glyphs.image_size, resume_from)
         trainer.load_state_dict(state, resume_from)
         step = state["step"]
@@ -106,6 +113,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
         with atomic_output(run_dir / "config.json") as temporary:  # atomic: a restarted rank may be reading it
             temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     log = _Logger(run_dir, settings.steps, step, enabled=ranks.main)
+    for note in [*notes, *resume_notes]:
+        log.line(note)
     origin = f"resuming from {resume_from}" if resume_from else "starting"
     where = f"{device}" if not ranks.distributed else (
         f"{ranks.world} ranks ({distributed.backend()}, {device.type}), {settings.batch_size // ranks.world} images each a step"
@@ -140,8 +149,12 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     generator.train()
     trainer.discriminator.train()
     loss_sum = torch.zeros(2, device=device)  # (d_loss, g_loss) summed over the good steps since the last log line
-    good_steps = bad_in_a_row = 0
+    good_steps = bad_in_a_row = applied_steps = 0
+    first_step = step
     last_checkpoint = resume_from
+
+    def kept() -> str:
+        return f"the newest good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
     try:
         while step < settings.steps:
             losses = trainer.step(*batches.batch(step), step)  # (d_loss, g_loss), means over the ranks
@@ -152,12 +165,11 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
                 log.line(f"step {step}: non-finite {found}; update skipped ({bad_in_a_row} in a row, "
                          f"train.max_bad_steps={settings.max_bad_steps})")
                 if bad_in_a_row >= settings.max_bad_steps:
-                    kept = f"the newest good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
                     raise InputError(f"{bad_in_a_row} steps in a row had non-finite losses (steps {step - bad_in_a_row + 1} to "
-                                     f"{step}, last {found}); stopped without saving them; {kept}; "
-                                     "lower train.lr_g and train.lr_d or check the data")
+                                     f"{step}, last {found}); stopped without saving them; {kept()}; {LOWER}")
             else:
                 bad_in_a_row = 0
+                applied_steps += 1
                 loss_sum += losses
                 good_steps += 1
             stop = max_over_ranks(signals.received, ranks, device)  # every rank stops at the same step
@@ -172,15 +184,24 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
                     grid = model_to_pixels(trainer.generator_ema(grid_z, grid_labels), generator.output_range)
                 save_png(image_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
             if not trainer.skipped and (step % settings.checkpoint_every == 0 or final or stop):
+                problem = trainer.unusable_weights(grid_z, grid_labels)
+                if max_over_ranks(int(problem is not None), ranks, device):  # every rank stops alike
+                    raise InputError(f"step {step}: the losses were finite but the updated weights are not usable "
+                                     f"({problem or 'on another rank'}); not saved; {kept()}; {LOWER}")
                 last_checkpoint = checkpoint_path(run_dir, step)
                 if ranks.main:
                     save_checkpoint(snapshot(step), last_checkpoint)
-                    prune_checkpoints(run_dir, settings.keep_checkpoints)
+                    prune_checkpoints(run_dir, settings.keep_checkpoints, intact=last_checkpoint)
             log.advance(step)
             if stop and not final:
                 log.line(f"stopped by {signal.Signals(stop).name} at step {step} of {settings.steps}; checkpoint "
                          f"{last_checkpoint}; continue with --resume auto")
                 return TrainResult(step, last_checkpoint, run_dir, signal=stop, main=ranks.main)
+        if step > first_step and not applied_steps:
+            raise InputError(f"no step of this run completed: every one (steps {first_step + 1} to {step}) had a non-finite "
+                             f"loss; nothing was saved; {kept()}; {LOWER}")
+        if trainer.skipped:
+            raise InputError(f"the last step ({step}) had non-finite losses, so the run's end was not saved; {kept()}; {LOWER}")
         log.line(f"done at step {step}; checkpoint {last_checkpoint}")
     finally:
         log.close()

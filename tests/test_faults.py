@@ -139,7 +139,7 @@ def test_non_finite_losses_skip_their_updates_then_stop_the_run(digits28, tmp_pa
     assert re.fullmatch(r"step 5: non-finite d_loss nan, g_loss nan; update skipped \(3 in a row, train.max_bad_steps=3\)", lines[-2])
     assert lines[-1] == ("cond-lsgan: error: 3 steps in a row had non-finite losses (steps 3 to 5, last d_loss nan, g_loss nan); "
                          f"stopped without saving them; the newest good checkpoint is {kept}; "
-                         "lower train.lr_g and train.lr_d or check the data")
+                         "lower train.lr_g and train.lr_d or check the data and the loss settings")
     # No checkpoint of the bad steps; the good one is intact, loads, and the run continues from it with sane settings.
     assert list_checkpoints(run) == [checkpoint_path(run, 1), kept] and kept.read_bytes() == before
     state = load_checkpoint(kept, require=RUN_KEYS)

@@ -20,7 +20,8 @@ with tensor ops (a random small rotation, scale, shear and shift per image throu
 (at least one sample stays in training) is held out to report accuracy.
 
 The judge file is a plain dict (loads with `torch.load(weights_only=True)`):
-    format, version     "cond-lsgan-judge", 1
+    format, version     "cond-lsgan-judge", 2
+    digest              sha256 of the rest (checkpoint.content_digest), checked on load (version 2 on)
     arch                {num_classes, image_size, channels, feature_dim}
     classes             {"text": [...], "codepoint": [...]}: class index -> character
     state               the model's state dict
@@ -42,12 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checkpoint import check_digest, content_digest
 from ..runtime import resolve_device
 from ..shared import ClassTable, GlyphSet, InputError, atomic_output, fraction_mask, read_store
 from .common import Progress, format_duration
 
 FORMAT = "cond-lsgan-judge"
-VERSION = 1
+VERSION = 2  # 2: a content digest
 BATCH = 128
 HELD_OUT = 0.1
 LEARNING_RATE = 3e-3
@@ -297,6 +299,7 @@ def save_judge(judge: Judge, path: str | Path, info: dict) -> None:
         "state": {k: v.detach().cpu() for k, v in judge.state_dict().items()},
         "training": info,
     }
+    state["digest"] = content_digest(state)
     with atomic_output(path) as temporary:
         torch.save(state, temporary)
 
@@ -315,8 +318,12 @@ def load_judge(path: str | Path, device: str | torch.device = "auto") -> Judge:
         raise InputError(f"{path}: not a readable judge file ({str(error).splitlines()[0]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a judge file (make one with cond-lsgan evaluate train-judge)")
+    if type(state.get("version", 0)) is not int:
+        raise InputError(f"{path}: damaged judge file (version is {state['version']!r})")
     if state.get("version", 0) > VERSION:
         raise InputError(f"{path}: judge version {state['version']} is newer than this cond-lsgan reads ({VERSION})")
+    if state.get("version", 0) >= 2:
+        check_digest(path, state, what="judge file")
     arch = state["arch"]
     judge = Judge(int(arch["num_classes"]), int(arch["image_size"]), int(arch["channels"]), int(arch["feature_dim"]))
     judge.load_state_dict(state["state"])
