@@ -415,14 +415,21 @@ class _chunk_results:
         if self.workers == 1:
             _start_worker(self.job, ignore_interrupt=False)
             return map(_render_chunk, self.tasks)
-        # Forked workers inherit "ignore Ctrl-C" from the start, before their initializer runs.
+        # While the pool forks, Ctrl-C is only noted: forked workers inherit that (not the
+        # default "die") until their initializer ignores it, and the main process acts on
+        # a noted Ctrl-C once the pool exists, instead of losing it.
         in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        noted: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda number, frame: noted.append(number)) if in_main_thread else None
         try:
             self.pool = multiprocessing.get_context().Pool(self.workers, initializer=_start_worker, initargs=(self.job, True))
         finally:
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous)
+        if noted:
+            self.pool.terminate()
+            self.pool.join()
+            raise KeyboardInterrupt
         return self.pool.imap(_render_chunk, self.tasks)
 
     def __exit__(self, kind, value, traceback) -> None:
