@@ -30,6 +30,9 @@ class ModelConfig:
     width: float = 1.0  # multiplies every hidden layer's width (paper28)
     label_concat: str = "fused"  # tiled-label concatenation before a conv: "fused" bias map or "naive"
     d_label_into_input: bool = False  # also concatenate the tiled label to D's input image (paper28)
+    d_condition: str = "concat"  # how D sees Φ_D(y) (paper28): "concat" (the paper), "projection" (a head <Φ_D(y), h>), "both"
+    g_norm: str = "batch"  # G's BatchNorms (paper28): "batch" (the paper) or "conditional" (gain and bias linear in Φ_G(y))
+    d_spectral_norm: bool = False  # divide D's layer weights by their largest singular value (paper28)
 
 
 @dataclass
@@ -38,6 +41,7 @@ class LossConfig:
     a: float = 0.0  # LSGAN target for fake samples in D's loss
     b: float = 1.0  # LSGAN target for real samples in D's loss
     c: float = 1.0  # LSGAN target G wants D to output for fake samples
+    mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss (pairs of noise per label); 0: off
 
 
 @dataclass
@@ -63,6 +67,7 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     sync_batchnorm: bool = True  # under torchrun, BatchNorm statistics of the global batch (SyncBatchNorm), not of each rank's slice
     max_bad_steps: int = 20  # consecutive steps with a non-finite loss (each such update skipped) before the run stops with an error
+    augment: str = ""  # differentiable augmentation of every image D sees (augment.py): "", "translation", "cutout", "translation,cutout"
     memory_check: bool = True  # refuse, before allocating, a run whose estimated memory exceeds what the device has (memory.py); false: try anyway
 
 
@@ -78,6 +83,8 @@ class Config:
 
 CHOICES = {
     "model.label_concat": ("fused", "naive"),
+    "model.d_condition": ("concat", "projection", "both"),
+    "model.g_norm": ("batch", "conditional"),
     "loss.kind": ("lsgan", "bce"),
     "train.order": ("g_then_d", "d_then_g"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
@@ -161,6 +168,14 @@ def check_config(config: Config) -> None:
     for name in ("train.beta1", "train.beta2"):
         if not 0.0 <= _get(config, name) < 1.0:
             raise InputError(f"{name} must be in [0, 1), got {_get(config, name)}")
+    if config.loss.mode_seeking < 0:
+        raise InputError(f"loss.mode_seeking must be 0 (off) or positive, got {config.loss.mode_seeking}")
+    from .augment import parse_policy  # here, not at the top: it imports torch, which reading a config does not need
+
+    try:
+        parse_policy(config.train.augment)
+    except ValueError as error:
+        raise InputError(f"train.augment: {error}") from None
 
 
 def _get(config: Config, name: str) -> Any:

@@ -29,7 +29,8 @@ from .checkpoint import mismatch_detail
 from .config import Config
 from .distributed import Ranks, mean_over_ranks, shard
 from .fast import use_fast_paths
-from .losses import make_loss
+from .augment import augment, batch_generator, parse_policy
+from .losses import make_loss, mode_seeking_term
 from .models import build_models, pixels_to_model
 from .runtime import autocast, make_adam, resolve_precision
 from .shared import InputError
@@ -65,6 +66,10 @@ class TrainingStep:
         # Scales fp16 losses so small gradients do not underflow; a pass-through otherwise.
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.loss = make_loss(config.loss)
+        self.mode_seeking = config.loss.mode_seeking
+        self.augment_policy = parse_policy(settings.augment)
+        self.background = -1.0 if generator.output_range == "tanh" else 0.0  # the value of blank paper, for augmentation
+        self.index = 0  # the step being computed (augmentation draws from it)
         self.noise_rng = torch.Generator(device).manual_seed(settings.seed)
         # BatchNorm running statistics of G and D, and their copy from before the step, put back after a bad one.
         self.statistics = [*self.generator.buffers(), *self.discriminator.buffers()]
@@ -85,19 +90,24 @@ class TrainingStep:
         after such a step EMA and BatchNorm running statistics are what they were before it.
         """
         self.skipped = {}
+        self.index = index
         torch._foreach_copy_(self.saved_statistics, self.statistics)
         real = pixels_to_model(real_pixels, self.generator.output_range)  # (B, 1, H, W)
         real = real.contiguous(memory_format=self.memory_format)
         # Every rank draws the global batch's noise and keeps its slice: the noise of a one-process run.
         z = shard(self.generator.sample_z(len(real) * self.ranks.world, self.noise_rng, self.device), self.ranks)  # (B, z)
+        fake_labels = labels
+        if self.mode_seeking:  # pairs: the second half of G's batch draws the first half's labels with other noise
+            half = len(labels) // 2
+            fake_labels = torch.cat([labels[:half], labels[:half], labels[2 * half:]])
         with autocast(self.device, self.dtype):
-            fake = self.run_generator(z, labels)
+            fake = self.run_generator(z, fake_labels)
         if self.settings.order == "g_then_d":  # the reference code: G step, then D on the same (detached) images
-            g_loss = self._generator_update(fake, labels)
-            d_loss = self._discriminator_update(real, fake.detach(), labels)
+            g_loss = self._generator_update(fake, fake_labels, z)
+            d_loss = self._discriminator_update(real, labels, fake.detach(), fake_labels)
         else:  # the paper: D step, then G step on the same z
-            d_loss = self._discriminator_update(real, fake.detach(), labels)
-            g_loss = self._generator_update(fake, labels)
+            d_loss = self._discriminator_update(real, labels, fake.detach(), fake_labels)
+            g_loss = self._generator_update(fake, fake_labels, z)
         if len(self.skipped) < 2:  # (fp16) the scaler updates from the optimiser steps it has seen
             self.scaler.update()
         if self.skipped:
@@ -106,23 +116,33 @@ class TrainingStep:
             _update_ema(self.generator_ema, self.generator, min(self.settings.ema_decay, (1 + index) / (10 + index)))
         return torch.stack([d_loss, g_loss])
 
-    def _generator_update(self, fake: Tensor, labels: Tensor) -> Tensor:
+    def _generator_update(self, fake: Tensor, labels: Tensor, z: Tensor) -> Tensor:
         # G's loss needs D's gradient with respect to its input only; freezing D skips
         # the weight-gradient half of D's backward (D's .grad is cleared before its own
         # update anyway, so results are unchanged).
         self.discriminator.requires_grad_(False)
         try:
             with autocast(self.device, self.dtype):
-                scores = self.frozen_discriminator(fake, labels)
+                scores = self.frozen_discriminator(self._for_discriminator(fake, 2), labels)
         finally:
             self.discriminator.requires_grad_(True)
-        return self._update(self.optimizer_g, self.loss.generator(scores.float()), "g_loss")
+        loss = self.loss.generator(scores.float())
+        if self.mode_seeking:
+            loss = loss + self.mode_seeking * mode_seeking_term(fake.float(), z)
+        return self._update(self.optimizer_g, loss, "g_loss")
 
-    def _discriminator_update(self, real: Tensor, fake: Tensor, labels: Tensor) -> Tensor:
+    def _discriminator_update(self, real: Tensor, labels: Tensor, fake: Tensor, fake_labels: Tensor) -> Tensor:
         with autocast(self.device, self.dtype):
-            real_scores = self.run_discriminator(real, labels)
-            fake_scores = self.run_discriminator(fake, labels)
+            real_scores = self.run_discriminator(self._for_discriminator(real, 0), labels)
+            fake_scores = self.run_discriminator(self._for_discriminator(fake, 1), fake_labels)
         return self._update(self.optimizer_d, self.loss.discriminator(real_scores.float(), fake_scores.float()), "d_loss")
+
+    def _for_discriminator(self, images: Tensor, which: int) -> Tensor:
+        """`train.augment` applied to a batch D is about to see (0 real, 1 fake for D, 2 fake for G); as is without it."""
+        if not self.augment_policy:
+            return images
+        stream = batch_generator(self.settings.seed, self.index, which + 3 * self.ranks.rank, self.device)
+        return augment(images, self.augment_policy, stream, self.background)
 
     def _update(self, optimizer: torch.optim.Optimizer, loss: Tensor, name: str) -> Tensor:
         """One optimiser update on `loss` unless its mean over the ranks is not finite; returns that mean.

@@ -1,0 +1,155 @@
+"""The additions around the label map Φ: projection D, conditional BatchNorm, spectral norm, augmentation, mode seeking.
+
+Each against a form computed another way (one-hot matrices, explicit statistics, SVD, a
+loop over pixels), and each option through training, resume and `generate`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cond_lsgan.augment import augment, batch_generator, cutout, parse_policy, translate
+from cond_lsgan.checkpoint import RUN_KEYS, load_checkpoint
+from cond_lsgan.config import ModelConfig, load_config
+from cond_lsgan.generate import generate_store
+from cond_lsgan.losses import mode_seeking_term
+from cond_lsgan.models import build_models
+from cond_lsgan.models.conditioning import ConditionalBatchNorm
+from cond_lsgan.training import train
+from data_tools.errors import InputError
+from data_tools.store import read_store
+from helpers import REPO_ROOT, TINY_PAPER28
+
+DEMO = REPO_ROOT / "configs" / "demo.toml"
+TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
+        "train.sample_every=100000"]
+
+
+def tiny_model(**options) -> ModelConfig:
+    return ModelConfig(arch="paper28", conditional=True, z_dim=16, embed_dim=8, width=0.125, **options)
+
+
+def test_projection_score_is_psi_plus_the_inner_product_with_the_class_map():
+    torch.manual_seed(0)
+    _, discriminator = build_models(tiny_model(d_condition="projection"), 5, 28)
+    discriminator.eval()
+    images, labels = torch.rand(6, 1, 28, 28), torch.tensor([0, 4, 2, 2, 1, 3])
+    # By hand: D's layers without any label, then psi(h) + onehot(y) W h + b h.
+    d = discriminator
+    h = F.leaky_relu(d.conv1(images), 0.2)
+    h = F.leaky_relu(d.conv2_bn(d.conv2(h)), 0.2).flatten(1)
+    h = F.leaky_relu(d.fc1_bn(d.fc1(h)), 0.2)
+    phi = F.one_hot(labels, 5).float() @ d.projection.embed.weight + d.projection.embed.bias
+    expected = h @ d.projection.psi.weight.t() + d.projection.psi.bias + (phi * h).sum(1, keepdim=True)
+    assert torch.allclose(discriminator(images, labels), expected, atol=1e-6)
+    assert not hasattr(d, "embed") and d.score is None  # no concatenation left
+    # "both": the paper's concatenated score plus the same projection term.
+    torch.manual_seed(0)
+    _, both = build_models(tiny_model(d_condition="both"), 5, 28)
+    both.eval()
+    label = both.embed(labels)
+    h = F.leaky_relu(both.conv1(images), 0.2)
+    h = F.leaky_relu(both.conv2_bn(both.conv2(h, label)), 0.2)
+    h = F.leaky_relu(both.fc1_bn(both.fc1(torch.cat([h.flatten(1), label], 1))), 0.2)
+    expected = both.score(torch.cat([h, label], 1)) + both.projection.psi(h) + (both.projection.embed(labels) * h).sum(1, keepdim=True)
+    assert torch.allclose(both(images, labels), expected, atol=1e-6)
+
+
+def test_conditional_batchnorm_is_batch_statistics_then_a_gain_and_bias_linear_in_the_label():
+    torch.manual_seed(0)
+    norm = ConditionalBatchNorm(3, 4, spatial=True)
+    with torch.no_grad():
+        norm.gain.normal_()
+        norm.bias.normal_()
+    x, label = torch.randn(5, 3, 2, 2), torch.randn(5, 4)
+    mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    gain = 1 + torch.einsum("fe,ne->nf", norm.gain, label)[:, :, None, None]
+    bias = torch.einsum("fe,ne->nf", norm.bias, label)[:, :, None, None]
+    assert torch.allclose(norm(x, label), gain * (x - mean) / torch.sqrt(var + 1e-5) + bias, atol=1e-5)
+    # At initialisation the maps are zero: plain BatchNorm, whatever the label (build's N(0, 0.02) init leaves them).
+    generator, _ = build_models(tiny_model(g_norm="conditional"), 5, 28)
+    assert torch.count_nonzero(generator.up1_norm.gain) == 0 and torch.count_nonzero(generator.project_norm.bias) == 0
+    assert not hasattr(generator, "up1_bn")  # nothing for generation to fold
+
+
+def test_spectral_norm_makes_every_d_layer_s_largest_singular_value_one():
+    torch.manual_seed(0)
+    _, discriminator = build_models(tiny_model(d_spectral_norm=True, d_condition="both"), 5, 28)
+    images, labels = torch.rand(8, 1, 28, 28), torch.randint(0, 5, (8,))
+    for _ in range(200):  # each forward in train mode is one power iteration
+        discriminator(images, labels)
+    layers = [m for m in discriminator.modules() if hasattr(m, "parametrizations")]
+    assert len(layers) == 5  # conv1, conv2's kernel, fc1, score, the projection's psi
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert abs(sigma.item() - 1.0) < 1e-3, (layer, sigma)
+
+
+def test_translation_moves_each_image_and_fills_with_background():
+    images = torch.rand(6, 1, 16, 16)
+    out = translate(images, batch_generator(3, 7, 0, torch.device("cpu")), background=-1.0)
+    stream = batch_generator(3, 7, 0, torch.device("cpu"))  # the same draws, read back
+    dy, dx = torch.randint(-2, 3, (6, 1, 1), generator=stream), torch.randint(-2, 3, (6, 1, 1), generator=stream)
+    for n in range(6):
+        for y in range(16):
+            for x in range(16):
+                source_y, source_x = y - dy[n].item(), x - dx[n].item()
+                inside = 0 <= source_y < 16 and 0 <= source_x < 16
+                assert out[n, 0, y, x] == (images[n, 0, source_y, source_x] if inside else -1.0)
+
+
+def test_cutout_blanks_one_square_of_half_the_size():
+    images = torch.ones(50, 1, 16, 16)
+    out = cutout(images, batch_generator(0, 0, 0, torch.device("cpu")), background=0.0)
+    blanked = (out == 0).sum(dim=(1, 2, 3))
+    assert ((blanked > 0) & (blanked <= 64)).all() and (blanked == 64).any()  # 8x8, cut where it overhangs the edge
+    rows, columns = (out[:, 0] == 0).any(dim=2), (out[:, 0] == 0).any(dim=1)
+    for n in range(50):  # one rectangle: the blank pixels are exactly the product of their rows and columns
+        assert torch.equal(out[n, 0] == 0, rows[n][:, None] & columns[n][None, :])
+
+
+def test_augmentation_is_one_policy_for_real_and_fake_and_passes_gradients():
+    policy = parse_policy("translation,cutout")
+    x = torch.rand(4, 1, 12, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: augment(t, policy, batch_generator(1, 2, 1, torch.device("cpu")), 0.0), (x,))
+    # The same function and draws for any batch: identical inputs give identical outputs, whichever D input they are.
+    real, fake = x.detach().clone(), x.detach().clone()
+    same = [augment(b, policy, batch_generator(1, 2, 1, torch.device("cpu")), 0.0) for b in (real, fake)]
+    assert torch.equal(*same)
+    with pytest.raises(ValueError, match="unknown augmentation flip"):
+        parse_policy("translation,flip")
+    with pytest.raises(InputError, match="train.augment: unknown augmentation rotate"):
+        load_config(DEMO, ["train.augment=rotate"])
+
+
+def test_mode_seeking_term_against_its_definition_and_its_gradient_direction():
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [1.0, 3.0]])
+    fake = torch.tensor([[[0.5, 0.5]], [[0.1, 0.2]], [[0.0, 0.5]], [[0.3, 0.4]]], requires_grad=True)
+    # pairs (0, 2) and (1, 3): |z| distances 0.5 and 1.0; image distances 0.25 and 0.2
+    expected = (0.5 / (0.25 + 1e-5) + 1.0 / (0.2 + 1e-5)) / 2
+    term = mode_seeking_term(fake, z)
+    assert abs(term.item() - expected) < 1e-4
+    term.backward()
+    # Minimising it pushes the two images of a pair apart: a descent step moves image 0 away from image 2
+    # where they differ (pixel 0), and leaves the pixel where they agree alone.
+    away = (-fake.grad[0] * (fake[0] - fake[2]).detach()).flatten()
+    assert away[0] > 0 and away[1] == 0
+
+
+@pytest.mark.parametrize("options", [
+    ["model.d_condition=projection"], ["model.d_condition=both", "model.d_spectral_norm=true"],
+    ["model.g_norm=conditional"], ["train.augment=translation,cutout"], ["loss.mode_seeking=1.0"],
+], ids=["projection", "both-sn", "cbn", "augment", "mode-seeking"])
+def test_each_option_trains_resumes_exactly_and_generates(digits28, tmp_path, options):
+    whole = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "whole")
+    train(load_config(DEMO, [*TINY, *options, "train.steps=2"]), digits28, tmp_path / "split")
+    resumed = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "split", resume="auto")
+    ours, reference = (load_checkpoint(r.checkpoint, require=RUN_KEYS) for r in (resumed, whole))
+    for part in ("generator", "generator_ema", "discriminator"):
+        assert ours[part].keys() == reference[part].keys()
+        assert all(torch.equal(ours[part][k], reference[part][k]) for k in ours[part]), part
+    out = tmp_path / "generated.h5"
+    assert generate_store(resumed.checkpoint, out, 2, all_classes=True, device="cpu") == 20
+    assert read_store(out).images.shape == (20, 28, 28)
