@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     count.add_argument("--n", type=int, help="unconditional: number of images")
     generate.add_argument("--format", choices=["h5", "png"], default="h5")
     generate.add_argument("--batch-size", type=int, default=256)
+    generate.add_argument("--judge", help="judge file (evaluate train-judge): keep only glyphs it reads as their label")
+    generate.add_argument("--min-confidence", type=float, metavar="P",
+                          help="with --judge: the judge's probability of the label must be at least P (e.g. 0.5)")
+    generate.add_argument("--max-rounds", type=int, default=10, help="with --judge: rounds of redrawing rejected glyphs (default 10)")
     _add_sampling_options(generate)
 
     demo = commands.add_parser("demo", help="train a small model end to end on built-in data and write a grid")
@@ -119,12 +123,13 @@ def _sample(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from .generate import generate_pngs, generate_store
 
-    check_outputs_apart({"--checkpoint": args.checkpoint}, {"--out": args.out})
+    check_outputs_apart({"--checkpoint": args.checkpoint, "--judge": args.judge}, {"--out": args.out})
     per_class = args.per_class if args.per_class is not None else args.n
     write = generate_pngs if args.format == "png" else generate_store
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
                   seed=args.seed, batch_size=args.batch_size, truncation=args.truncation, device=args.device,
-                  weights=args.weights, precision=args.precision)
+                  weights=args.weights, precision=args.precision, judge=args.judge, min_confidence=args.min_confidence,
+                  max_rounds=args.max_rounds)
     print(f"wrote {count} generated images to {args.out}")
 
 

@@ -19,6 +19,7 @@ import csv
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -29,6 +30,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
+from .confidence_filter import FilterReport, check_filter_options, filtered_glyphs
 from .config import config_from_dict, parse_ranges
 from .fast import fold_batchnorm, use_fast_paths
 from .memory import check_generation_memory
@@ -217,21 +219,30 @@ def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indi
 def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, chars: str | None = None,
                    indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                    truncation: float | None = None, device: str = "auto", weights: str = "ema",
-                   precision: str | None = None) -> int:
+                   precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
+                   max_rounds: int = 10) -> int:
     """Write generated images to a glyph store; returns the count.
 
     Conditional models: `per_class` images of each class chosen by `chars`, `indices`
-    ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all.
+    ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all. With
+    `judge` and `min_confidence`, only glyphs the judge reads as their label
+    (confidence_filter.py); the per-class counts go into the store's provenance.
     """
     check_sampling_options(seed, batch_size)
+    check_filter_options(judge, min_confidence, max_rounds)
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
     loaded.check_memory(batch_size)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
+    batches, labels, report = _glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
+    if report is not None:
+        provenance["judge_filter"] = {"judge": str(judge), **report.to_dict()}
     written = 0
     with StoreWriter(out, loaded.image_size, classes, [f"generated:{loaded.run_name}"], provenance) as writer:
-        for batch in loaded.images(labels, per_class, seed, batch_size, truncation):
+        for batch in batches:
+            if not len(batch):  # the judge filter kept nothing
+                continue
             batch_labels = np.zeros(len(batch)) if labels is None else labels[written : written + len(batch)]
             writer.append(batch, batch_labels, 0)
             written += len(batch)
@@ -241,7 +252,8 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
 def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, chars: str | None = None,
                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                   truncation: float | None = None, device: str = "auto", weights: str = "ema",
-                  precision: str | None = None) -> int:
+                  precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
+                  max_rounds: int = 10) -> int:
     """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
 
     The folder is built under a temporary name and renamed when complete; an existing
@@ -251,9 +263,11 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
     check_sampling_options(seed, batch_size)
+    check_filter_options(judge, min_confidence, max_rounds)
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
     loaded.check_memory(batch_size)
+    batches, labels, report = _glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     try:
@@ -263,7 +277,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     try:
         rows, counters = [], {}
         flat_labels = labels if labels is not None else [0] * per_class
-        images = (image for batch in loaded.images(labels, per_class, seed, batch_size, truncation) for image in batch)
+        images = (image for batch in batches for image in batch)
         for label, image in zip(flat_labels, images):
             folder = f"{label}_{_safe_name(names[label])}"
             number = counters.get(label, 0)
@@ -276,6 +290,11 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
             writer = csv.writer(handle)
             writer.writerow(["path", "class_index", "class_text"])
             writer.writerows(rows)
+        if report is not None:  # what the judge filter drew and kept of each class
+            with open(building / "judge_filter.csv", "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["class_text", "drawn", "kept"])
+                writer.writerows(zip(report.classes, report.drawn.tolist(), report.kept.tolist()))
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(building, out_dir)
@@ -285,6 +304,24 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
             raise write_error(out_dir, error) from None
         raise
     return len(rows)
+
+
+def _glyphs(loaded: LoadedGenerator, labels: list[int] | None, per_class: int, seed: int, batch_size: int,
+            truncation: float | None, judge: str | Path | None, min_confidence: float | None,
+            max_rounds: int) -> tuple[Iterator[np.ndarray] | list[np.ndarray], list[int] | None, FilterReport | None]:
+    """The uint8 batches to write, the label of each image, and the judge filter's report (None without a judge)."""
+    if judge is None:
+        return loaded.images(labels, per_class, seed, batch_size, truncation), labels, None
+    if not loaded.conditional:
+        raise InputError("--judge filters glyphs by their label: it needs a conditional model")
+    from .evaluation.judge import load_judge  # evaluation imports this module: import it when used
+
+    images, kept, report = filtered_glyphs(loaded, list(dict.fromkeys(labels)), per_class, load_judge(judge, loaded.device),
+                                           min_confidence, seed, batch_size, truncation, max_rounds)
+    print(report.summary(), file=sys.stderr)
+    if report.warning():
+        print(report.warning(), file=sys.stderr)
+    return [images], kept.tolist(), report
 
 
 def _save_glyph_png(image: np.ndarray, path: Path) -> None:
