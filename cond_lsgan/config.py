@@ -42,6 +42,8 @@ class LossConfig:
     b: float = 1.0  # LSGAN target for real samples in D's loss
     c: float = 1.0  # LSGAN target G wants D to output for fake samples
     mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss (pairs of noise per label); 0: off
+    classifier: str = ""  # a judge file (evaluate train-judge on this data) whose cross-entropy on G's images joins G's loss; "": off
+    classifier_weight: float = 0.1  # the weight of that term (classifier_loss.py)
 
 
 @dataclass
@@ -168,8 +170,9 @@ def check_config(config: Config) -> None:
     for name in ("train.beta1", "train.beta2"):
         if not 0.0 <= _get(config, name) < 1.0:
             raise InputError(f"{name} must be in [0, 1), got {_get(config, name)}")
-    if config.loss.mode_seeking < 0:
-        raise InputError(f"loss.mode_seeking must be 0 (off) or positive, got {config.loss.mode_seeking}")
+    for name in ("loss.mode_seeking", "loss.classifier_weight"):
+        if _get(config, name) < 0:
+            raise InputError(f"{name} must be 0 (off) or positive, got {_get(config, name)}")
     from .augment import parse_policy  # here, not at the top: it imports torch, which reading a config does not need
 
     try:

@@ -30,10 +30,11 @@ from .config import Config
 from .distributed import Ranks, mean_over_ranks, shard
 from .fast import use_fast_paths
 from .augment import augment, batch_generator, parse_policy
+from .classifier_loss import ClassifierTerm
 from .losses import make_loss, mode_seeking_term
 from .models import build_models, pixels_to_model
 from .runtime import autocast, make_adam, resolve_precision
-from .shared import InputError
+from .shared import ClassTable, InputError
 
 
 class TrainingStep:
@@ -44,7 +45,7 @@ class TrainingStep:
     """
 
     def __init__(self, config: Config, num_classes: int, image_size: int, device: torch.device,
-                 ranks: Ranks = Ranks()) -> None:
+                 ranks: Ranks = Ranks(), classes: ClassTable | None = None) -> None:
         settings = self.settings = config.train
         self.device, self.ranks = device, ranks
         self.dtype = resolve_precision(settings.precision, device)
@@ -70,6 +71,12 @@ class TrainingStep:
         self.augment_policy = parse_policy(settings.augment)
         self.background = -1.0 if generator.output_range == "tanh" else 0.0  # the value of blank paper, for augmentation
         self.index = 0  # the step being computed (augmentation draws from it)
+        self.classifier = None
+        if config.loss.classifier:  # loss.classifier: a frozen judge's cross-entropy joins G's loss (classifier_loss.py)
+            if classes is None:
+                raise InputError("loss.classifier needs the data's class table (TrainingStep(..., classes=...))")
+            self.classifier = ClassifierTerm(config.loss.classifier, classes, image_size, generator.output_range, device)
+        self.classifier_weight = config.loss.classifier_weight
         self.noise_rng = torch.Generator(device).manual_seed(settings.seed)
         # BatchNorm running statistics of G and D, and their copy from before the step, put back after a bad one.
         self.statistics = [*self.generator.buffers(), *self.discriminator.buffers()]
@@ -129,6 +136,8 @@ class TrainingStep:
         loss = self.loss.generator(scores.float())
         if self.mode_seeking:
             loss = loss + self.mode_seeking * mode_seeking_term(fake.float(), z)
+        if self.classifier is not None:
+            loss = loss + self.classifier_weight * self.classifier(fake, labels)
         return self._update(self.optimizer_g, loss, "g_loss")
 
     def _discriminator_update(self, real: Tensor, labels: Tensor, fake: Tensor, fake_labels: Tensor) -> Tensor:

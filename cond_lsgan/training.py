@@ -95,7 +95,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     check_training_memory(config, num_classes, glyphs, device, ranks)  # before any model or batch is allocated
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks)
+    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks, classes=glyphs.classes)
     generator = trainer.generator
     batches = GlyphBatches(glyphs, settings.batch_size, settings.seed, device, ranks)
 

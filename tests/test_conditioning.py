@@ -6,20 +6,24 @@ loop over pixels), and each option through training, resume and `generate`.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from cond_lsgan.augment import augment, batch_generator, cutout, parse_policy, translate
 from cond_lsgan.checkpoint import RUN_KEYS, load_checkpoint
+from cond_lsgan.classifier_loss import ClassifierTerm
 from cond_lsgan.config import ModelConfig, load_config
+from cond_lsgan.evaluation.judge import load_judge, save_judge, train_judge
 from cond_lsgan.generate import generate_store
 from cond_lsgan.losses import mode_seeking_term
 from cond_lsgan.models import build_models
 from cond_lsgan.models.conditioning import ConditionalBatchNorm
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from data_tools.store import read_store
+from data_tools.store import ClassTable, GlyphSet, read_store
+from data_tools.synthetic import synthetic_digits
 from helpers import REPO_ROOT, TINY_PAPER28
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"
@@ -153,3 +157,40 @@ def test_each_option_trains_resumes_exactly_and_generates(digits28, tmp_path, op
     out = tmp_path / "generated.h5"
     assert generate_store(resumed.checkpoint, out, 2, all_classes=True, device="cpu") == 20
     assert read_store(out).images.shape == (20, 28, 28)
+
+
+def test_the_classifier_term_is_the_judge_s_cross_entropy_matched_by_class_text(tmp_path):
+    """Against a reference: the same judge's logits, classes looked up by text in a judge whose class order differs."""
+    digits = synthetic_digits(200, size=16, seed=3)
+    order = np.arange(10)[::-1].copy()  # the judge's class 0 is the data's class 9
+    shuffled = GlyphSet(digits.images, order[digits.labels].astype(np.int32), ClassTable([digits.classes.text[i] for i in order]),
+                        digits.sources, digits.source_ids, digits.provenance)
+    judge, info = train_judge(shuffled, steps=30, seed=0, device="cpu", channels=8, feature_dim=32)
+    save_judge(judge, tmp_path / "judge.pt", info)
+    term = ClassifierTerm(str(tmp_path / "judge.pt"), digits.classes, 16, "sigmoid", torch.device("cpu"))
+    reference = load_judge(tmp_path / "judge.pt", "cpu").eval()
+    fake = torch.rand(6, 1, 16, 16, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 9, 9, 4])
+    ours = term(fake, labels)
+    expected = F.cross_entropy(reference(fake)[1], torch.as_tensor(order)[labels])
+    assert torch.allclose(ours, expected, atol=1e-6)
+    (grad,) = torch.autograd.grad(ours, fake)
+    (expected_grad,) = torch.autograd.grad(F.cross_entropy(reference(fake)[1], torch.as_tensor(order)[labels]), fake)
+    assert torch.allclose(grad, expected_grad, atol=1e-6) and grad.abs().sum() > 0  # G gets the judge's gradient
+    assert all(not p.requires_grad for p in term.judge.parameters())  # the judge itself never trains
+
+
+def test_training_with_the_classifier_term_resumes_exactly_and_leaves_the_judge_file_alone(digits28, tmp_path):
+    glyphs = read_store(digits28)
+    judge, info = train_judge(glyphs, steps=20, seed=0, device="cpu", channels=8, feature_dim=32)
+    save_judge(judge, tmp_path / "judge.pt", info)
+    before = (tmp_path / "judge.pt").read_bytes()
+    options = [f"loss.classifier={tmp_path / 'judge.pt'}", "loss.classifier_weight=0.5"]
+    whole = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "whole")
+    train(load_config(DEMO, [*TINY, *options, "train.steps=2"]), digits28, tmp_path / "split")
+    resumed = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "split", resume="auto")
+    ours, reference = (load_checkpoint(r.checkpoint, require=RUN_KEYS)["generator"] for r in (resumed, whole))
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)
+    plain = load_checkpoint(train(load_config(DEMO, [*TINY, "train.steps=4"]), digits28, tmp_path / "plain").checkpoint)["generator"]
+    assert any(not torch.equal(ours[k], plain[k]) for k in ours)  # the term changed G's updates
+    assert (tmp_path / "judge.pt").read_bytes() == before
