@@ -14,6 +14,11 @@ free on the CPU and a wait for the queued work on CUDA, accepted because the upd
 not be applied first (fused Adam's `found_inf` would avoid the wait, but not for the
 for-each Adam, nor for EMA and BatchNorm statistics). With `ranks` of a torchrun run, G
 and D run under DDP and the step computes this rank's slice of the global batch.
+
+Options beyond the paper's step: `train.augment` passes every image D sees through the
+same differentiable augmentation (augment.py), `loss.mode_seeking` pairs the noise of
+G's batch per label and adds MSGAN's term (losses.py), and `loss.classifier` adds a
+frozen judge's cross-entropy on G's images (classifier_loss.py).
 """
 
 from __future__ import annotations
