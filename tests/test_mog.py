@@ -98,7 +98,8 @@ def test_mog_command_writes_seeds_summary_and_figure(tmp_path):
     run_mog(mog_config(REPO_ROOT / "configs" / "mog8.toml", chi_square, "lsgan"), [3], out)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["losses"]) == {"bce", "lsgan"}
-    assert summary["losses"]["lsgan"]["loss_settings"] == {"kind": "lsgan", "a": -1.0, "b": 1.0, "c": 0.0}
+    assert summary["losses"]["lsgan"]["loss_settings"] == {"kind": "lsgan", "a": -1.0, "b": 1.0, "c": 0.0, "mode_seeking": 0.0,
+                                                           "classifier": "", "classifier_weight": 0.1}  # the whole [loss] section
     assert summary["losses"]["lsgan"]["name"] == "LSGAN a=-1 b=1 c=0" and summary["losses"]["bce"]["name"] == "regular GAN"
     assert summary["losses"]["bce"]["seeds"] == [0, 1] and summary["losses"]["lsgan"]["seeds"] == [3]
     final = summary["losses"]["bce"]["by_radius"]["0.1"]["40"]["modes_covered"]
