@@ -133,6 +133,9 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_file(tmp_path):
         [sys.executable, "-m", "data_tools", "render", "--charset", "gb2312", "--font", NOTO_SANS_SC,
          "--size", "64", "--augment", "2", "--workers", "2", "--out", out],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        # As a command typed in a terminal: Ctrl-C at its default. A test runner started in the
+        # background by a non-interactive shell ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
