@@ -8,6 +8,7 @@ step, EMA) -> at intervals, metrics, sample grids and checkpoints in the run fol
     <run>/log.txt              the plain log lines
     <run>/samples/step_*.png   grids from a fixed noise batch, EMA generator
     <run>/checkpoints/step_*.pt
+    <run>/.lock                who is training in this folder (run_folder.py)
 
 One step is a `TrainingStep` (step.py); this module adds data, files, signals and logs.
 Batch order is a function of the step (data.py) and checkpoints hold weights, EMA,
