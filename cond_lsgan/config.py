@@ -33,6 +33,7 @@ class ModelConfig:
     d_condition: str = "concat"  # how D sees Φ_D(y) (paper28): "concat" (the paper), "projection" (a head <Φ_D(y), h>), "both"
     g_norm: str = "batch"  # G's BatchNorms (paper28): "batch" (the paper) or "conditional" (gain and bias linear in Φ_G(y))
     d_spectral_norm: bool = False  # divide D's layer weights by their largest singular value (paper28)
+    label_init: str = "random"  # Φ's starting rows: "random" N(0, 0.02) (the paper) or "glyphs" (each class's mean glyph, models/label_init.py)
 
 
 @dataclass
@@ -87,6 +88,7 @@ CHOICES = {
     "model.label_concat": ("fused", "naive"),
     "model.d_condition": ("concat", "projection", "both"),
     "model.g_norm": ("batch", "conditional"),
+    "model.label_init": ("random", "glyphs"),
     "loss.kind": ("lsgan", "bce"),
     "train.order": ("g_then_d", "d_then_g"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),

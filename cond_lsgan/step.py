@@ -38,6 +38,7 @@ from .augment import augment, batch_generator, parse_policy
 from .classifier_loss import ClassifierTerm
 from .losses import make_loss, mode_seeking_term
 from .models import build_models, pixels_to_model
+from .models.label_init import set_label_rows
 from .runtime import autocast, make_adam, resolve_precision
 from .shared import ClassTable, InputError
 
@@ -50,13 +51,17 @@ class TrainingStep:
     """
 
     def __init__(self, config: Config, num_classes: int, image_size: int, device: torch.device,
-                 ranks: Ranks = Ranks(), classes: ClassTable | None = None) -> None:
+                 ranks: Ranks = Ranks(), classes: ClassTable | None = None, label_rows: Tensor | None = None) -> None:
         settings = self.settings = config.train
         self.device, self.ranks = device, ranks
         self.dtype = resolve_precision(settings.precision, device)
         self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
         torch.manual_seed(settings.seed)  # the initial weights are a function of train.seed
         generator, discriminator = build_models(config.model, num_classes, image_size)
+        if config.model.label_init == "glyphs":  # Φ's rows start from each class's glyphs (models/label_init.py)
+            if label_rows is None:
+                raise InputError("model.label_init = 'glyphs' needs the rows from the data (TrainingStep(..., label_rows=...))")
+            set_label_rows([generator, discriminator], label_rows)
         if settings.fast_paths:  # same parameters and state dicts, faster layer forms for this device
             use_fast_paths(generator, device)
             use_fast_paths(discriminator, device)

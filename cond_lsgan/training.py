@@ -52,6 +52,7 @@ from .distributed import Ranks, max_over_ranks
 from .generate import spread_classes
 from .memory import check_training_memory
 from .models import model_to_pixels
+from .models.label_init import glyph_label_rows
 from .resume import check_class_count, check_compatible, load_resume_checkpoint
 from .run_folder import RunLock
 from .runtime import precision_name, resolve_device
@@ -96,7 +97,10 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     check_training_memory(config, num_classes, glyphs, device, ranks)  # before any model or batch is allocated
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks, classes=glyphs.classes)
+    label_rows = None  # Φ's starting rows from the data (a resumed run then loads its trained rows over them)
+    if config.model.label_init == "glyphs":
+        label_rows = glyph_label_rows(glyphs.images, glyphs.labels, num_classes, config.model.embed_dim)
+    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks, classes=glyphs.classes, label_rows=label_rows)
     generator = trainer.generator
     batches = GlyphBatches(glyphs, settings.batch_size, settings.seed, device, ranks)
 

@@ -145,7 +145,8 @@ def test_mode_seeking_term_against_its_definition_and_its_gradient_direction():
 @pytest.mark.parametrize("options", [
     ["model.d_condition=projection"], ["model.d_condition=both", "model.d_spectral_norm=true"],
     ["model.g_norm=conditional"], ["train.augment=translation,cutout"], ["loss.mode_seeking=1.0"],
-], ids=["projection", "both-sn", "cbn", "augment", "mode-seeking"])
+    ["model.label_init=glyphs"],
+], ids=["projection", "both-sn", "cbn", "augment", "mode-seeking", "label-init"])
 def test_each_option_trains_resumes_exactly_and_generates(digits28, tmp_path, options):
     whole = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "whole")
     train(load_config(DEMO, [*TINY, *options, "train.steps=2"]), digits28, tmp_path / "split")

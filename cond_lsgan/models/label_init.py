@@ -1,0 +1,57 @@
+"""Φ's rows started from each class's own glyphs (`model.label_init = "glyphs"`).
+
+In the paper Φ_G and Φ_D start as random N(0, 0.02) rows. With thousands of classes and
+a dozen images each, G and D then learn, class by class, what each label looks like, and
+nothing learnt for 唱 helps with 喝. Started instead at the principal-component
+coordinates of the class's mean training glyph, row y already says what character y
+looks like: characters that share radicals start near each other, and G learns one
+shared map from "what the character looks like" to glyphs instead of 3,740 separate
+ones. Φ stays a linear map of the one-hot label and is trained as before; only its
+starting point changes, so soft labels, checkpoints and `generate` are unaffected.
+
+The coordinates are computed in float64 on the CPU, so every rank and device starts
+from the same rows, and scaled to a root-mean-square of `LABEL_RMS`, about the spread
+of the U[-1, 1] noise (0.58) that G's first layer sees beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..shared import InputError
+from .embedding import LabelEmbedding
+
+LABEL_RMS = 0.5
+
+
+def glyph_label_rows(images: np.ndarray, labels: np.ndarray, num_classes: int, dim: int) -> Tensor:
+    """(C, dim) rows: the top-`dim` principal-component coordinates of each class's mean glyph, RMS `LABEL_RMS`.
+
+    `images` uint8 (N, H, W), `labels` (N,) in [0, C). A class without images gets the
+    mean glyph of all classes (coordinates 0); components beyond the data's rank are 0.
+    """
+    pixels = torch.from_numpy(images.reshape(len(images), -1)).to(torch.float64) / 255.0  # (N, H·W)
+    index = torch.from_numpy(labels.astype(np.int64))
+    sums = torch.zeros(num_classes, pixels.shape[1], dtype=torch.float64).index_add_(0, index, pixels)
+    counts = torch.bincount(index, minlength=num_classes).to(torch.float64)[:, None]  # (C, 1)
+    means = torch.where(counts > 0, sums / counts.clamp(min=1), pixels.mean(0))  # (C, H·W)
+    centered = means - means.mean(0)
+    _, _, directions = torch.linalg.svd(centered, full_matrices=False)  # rows: principal directions
+    coordinates = centered @ directions[:dim].T  # (C, min(dim, rank))
+    rows = torch.zeros(num_classes, dim, dtype=torch.float64)
+    rows[:, : coordinates.shape[1]] = coordinates
+    rms = rows.pow(2).mean().sqrt()
+    return (rows * (LABEL_RMS / rms) if rms > 0 else rows).float()
+
+
+def set_label_rows(models: list[nn.Module], rows: Tensor) -> int:
+    """Copy `rows` (C, dim) into the label map Φ (`model.embed`) of each of `models` that has one; returns how many."""
+    embeddings = [model.embed for model in models if isinstance(getattr(model, "embed", None), LabelEmbedding)]
+    if not embeddings:
+        raise InputError("model.label_init = 'glyphs' needs a conditional model with a label map Φ (model.conditional = true)")
+    with torch.no_grad():
+        for embedding in embeddings:
+            embedding.weight.copy_(rows)
+    return len(embeddings)
