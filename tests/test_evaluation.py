@@ -162,6 +162,9 @@ def test_evaluate_conditional_generator_reports_per_class(digits, judge_file, tm
     assert all(row["generated"] == 6 and row["real"] == 50 for row in saved["per_class"])
     assert 0 <= saved["readability"] <= 1 and saved["real_readability"] >= 0.9  # the judge reads the real digits
     assert saved["judge_fid"] > 0 and report["diversity"]["real"] > 0
+    pixel_ratios = [row["pixel_diversity_ratio"] for row in saved["per_class"]]
+    assert all(ratio > 0 for ratio in pixel_ratios)
+    assert saved["diversity"]["pixel_mean_ratio"] == pytest.approx(np.mean(pixel_ratios), rel=1e-3)  # the JSON is rounded
     # a model after 3 steps draws noise that the judge does not read as the digits it was asked for
     assert saved["readability"] < saved["real_readability"]
     balance = saved["prediction_balance"]

@@ -12,6 +12,9 @@ Conditional models (per requested class and overall):
                     a class has *collapsed* when its generated diversity is below
                     COLLAPSE_RATIO (0.2) of the real scale (the class's own real diversity,
                     or the median over classes where it has fewer than 2 real images)
+  pixel_diversity   the same within-class mean pairwise distance on pixels (RMS difference,
+                    0..1 scale) and its ratio to real: speckle or noise inflates feature
+                    diversity without any change of style, and this one shows that
   prediction_balance  how the judge's readings spread over classes (each class was asked
                     for equally, so a pile-up on one class means the model ignores labels)
   nearest_real      per generated image, the feature distance to the nearest real image
@@ -208,6 +211,9 @@ def _per_class(names: list[str], groups: np.ndarray, generated: np.ndarray, gen_
         row["diversity_generated"], row["diversity_real"] = diversity, real_diversity.get(c)
         row["diversity_ratio"] = diversity / scale if scale and not math.isnan(scale) else None
         row["collapsed"] = bool(row["diversity_ratio"] is not None and not math.isnan(diversity) and row["diversity_ratio"] < COLLAPSE_RATIO)
+        pixel_generated = mean_pairwise_distance(pixel_rms(generated[g]))
+        pixel_real = mean_pairwise_distance(pixel_rms(real_images[r])) if r.sum() >= 2 else math.nan
+        row["pixel_diversity_ratio"] = pixel_generated / pixel_real if pixel_real and not math.isnan(pixel_real) else None
         if r.any():
             row["nearest_real"] = float(nearest_distances(gen_features, real_features).mean())
             row["real_nearest_real"] = float(np.nanmean(nearest_distances(real_features, real_features, exclude_self=True))) if r.sum() >= 2 else None
@@ -234,7 +240,7 @@ def _overall(rows: list[dict]) -> dict:
         "classes": len(rows),
         "mean_class_readability": _mean(rows, "readability"),
         "diversity": {"generated": _mean(rows, "diversity_generated", "generated"), "real": _mean(rows, "diversity_real", "real"),
-                      "mean_ratio": _mean(rows, "diversity_ratio"),
+                      "mean_ratio": _mean(rows, "diversity_ratio"), "pixel_mean_ratio": _mean(rows, "pixel_diversity_ratio"),
                       "collapsed_share": float(np.mean([row["collapsed"] for row in rows])) if rows else None,
                       "collapsed_classes": [row["class"] for row in rows if row["collapsed"]][:100]},
         "nearest_real": {"generated": _mean(rows, "nearest_real", "generated"), "real_leave_one_out": _mean(rows, "real_nearest_real", "real"),
@@ -256,7 +262,8 @@ def summary_text(report: dict) -> str:
         parts.append(f"class balance: entropy {balance['normalised_entropy']:.3f} of uniform, KL {balance['kl_to_uniform']:.4f}")
     diversity = report["diversity"]
     if diversity["mean_ratio"] is not None:
-        parts.append(f"diversity {diversity['mean_ratio']:.2f} of real, {diversity['collapsed_share']:.0%} of classes collapsed")
+        parts.append(f"diversity {diversity['mean_ratio']:.2f} of real (pixels {diversity['pixel_mean_ratio'] or math.nan:.2f}), "
+                     f"{diversity['collapsed_share']:.0%} of classes collapsed")
     parts.append(f"copies {report['nearest_real']['copies']}")
     return ", ".join(parts)
 
