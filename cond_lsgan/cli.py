@@ -25,9 +25,9 @@ import argparse
 from pathlib import Path
 
 from .configs import shipped_config
+from .run_folder import RUN_FILES
 from .shared import InputError, check_outputs_apart, probe_store, run_cli
 
-RUN_FILES = ("config.json", "metrics.jsonl", "log.txt")  # what training.py writes in --out that a --data could be
 EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
 
 

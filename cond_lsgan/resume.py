@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import RUN_KEYS, DamagedCheckpoint, checkpoint_dir, list_checkpoints, load_checkpoint
 from .config import Config, apply_overrides, config_from_dict, load_config
+from .run_folder import CONFIG_FILE
 from .shared import ClassTable, InputError
 
 
@@ -24,7 +25,7 @@ def resolve_run_config(config_path: str | Path | None, run_dir: str | Path, resu
     """The config file plus overrides; without a file, a resumed run reuses its saved config.json."""
     if config_path is not None:
         return load_config(config_path, overrides)
-    saved = Path(run_dir) / "config.json"
+    saved = Path(run_dir) / CONFIG_FILE
     if not (resume and saved.is_file()):
         raise InputError("--config is required (it may be left out only with --resume on a run folder that has config.json)")
     try:

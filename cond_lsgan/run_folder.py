@@ -22,6 +22,10 @@ from pathlib import Path
 from .shared import InputError, make_parent_folder, write_error
 
 LOCK_NAME = ".lock"
+# The files a run writes at its top level besides checkpoints and grids (training.py, resume.py), which
+# the CLI keeps apart from its inputs.
+CONFIG_FILE, METRICS_FILE, LOG_FILE = "config.json", "metrics.jsonl", "log.txt"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, LOG_FILE)
 # atomic_output's temporary names: ".<final name>.<mkstemp's random part>.tmp", for the files a run writes.
 _LEFTOVER = re.compile(r"^\.(config\.json|step_\d+\.(pt|png))\.[A-Za-z0-9_]+\.tmp$")
 

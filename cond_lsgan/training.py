@@ -54,7 +54,7 @@ from .memory import check_training_memory
 from .models import model_to_pixels
 from .models.label_init import glyph_label_rows
 from .resume import check_class_count, check_compatible, load_resume_checkpoint
-from .run_folder import RunLock
+from .run_folder import CONFIG_FILE, LOG_FILE, METRICS_FILE, RunLock
 from .runtime import precision_name, resolve_device
 from .shared import InputError, atomic_output, image_grid, read_store, save_png
 from .step import TrainingStep
@@ -115,7 +115,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     distributed.seed_dropout(settings.seed, step, ranks)
 
     if ranks.main:  # rank 0 alone writes the run folder
-        with atomic_output(run_dir / "config.json") as temporary:  # atomic: a restarted rank may be reading it
+        with atomic_output(run_dir / CONFIG_FILE) as temporary:  # atomic: a restarted rank may be reading it
             temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     log = _Logger(run_dir, settings.steps, step, enabled=ranks.main)
     for note in [*notes, *resume_notes]:
@@ -247,8 +247,8 @@ class _Logger:
         self.enabled = enabled
         if not enabled:
             return
-        self.metrics_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        self.log_file = open(run_dir / "log.txt", "a", encoding="utf-8")
+        self.metrics_file = open(run_dir / METRICS_FILE, "a", encoding="utf-8")
+        self.log_file = open(run_dir / LOG_FILE, "a", encoding="utf-8")
         self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if sys.stderr.isatty() else None
         self.last_time, self.last_step = time.perf_counter(), start
 
