@@ -5,7 +5,7 @@ overrides, one thread each, `--parallel` arms at a time (one per core), stopped 
 SIGTERM after `--minutes` (it saves a checkpoint and exits 143), then scored by
 `cond-lsgan evaluate generator` with a judge that is in no arm's loss. Prints JSON and a
 Markdown table: steps reached, readability, judge-FID, within-class diversity of judge
-features against real, collapsed classes, copies of training images.
+features and of pixels against real, collapsed classes, copies of training images.
 
     python benchmarks/ablation.py --data train.h5 --judge judge.pt --out DIR [--minutes 20]
         [--arms paper,projection,...] [--parallel 2] [--per-class 20] [--config configs/glyphs-cpu.toml]
@@ -34,6 +34,7 @@ ARMS = {
     "spectral_norm": ["model.d_spectral_norm=true"],
     "augment": ["train.augment=translation,cutout"],
     "mode_seeking": ["loss.mode_seeking=0.1"],
+    "label_init": ["model.label_init=glyphs"],
     "all": ["model.d_condition=both", "model.g_norm=conditional", "model.d_spectral_norm=true",
             "train.augment=translation,cutout", "loss.mode_seeking=1.0"],
 }
@@ -61,6 +62,7 @@ def score(arm: str, args: argparse.Namespace) -> dict:
     return {"arm": arm, "overrides": ARMS[arm], "steps": data["step"], "readability": round(data["readability"], 4),
             "real_readability": round(data["real_readability"], 4), "judge_fid": round(data["judge_fid"], 3),
             "diversity_ratio": round(data["diversity"]["mean_ratio"], 3),
+            "pixel_diversity_ratio": round(data["diversity"]["pixel_mean_ratio"], 3),
             "collapsed_share": round(data["diversity"]["collapsed_share"], 4),
             "copy_share": round(data["nearest_real"]["copy_share"], 4)}
 
@@ -95,7 +97,8 @@ def main() -> None:
               "machine": platform.processor() or platform.machine(), "minutes_per_arm": args.minutes,
               "threads_per_arm": 1, "config": str(args.config), "data": str(args.data), "judge": str(args.judge), "rows": rows}
     print(json.dumps(result, indent=2))
-    columns = ["arm", "steps", "readability", "judge_fid", "diversity_ratio", "collapsed_share", "copy_share"]
+    columns = ["arm", "steps", "readability", "judge_fid", "diversity_ratio", "pixel_diversity_ratio", "collapsed_share",
+               "copy_share"]
     print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in columns) + " |")
