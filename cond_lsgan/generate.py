@@ -228,14 +228,10 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     `judge` and `min_confidence`, only glyphs the judge reads as their label
     (confidence_filter.py); the per-class counts go into the store's provenance.
     """
-    check_sampling_options(seed, batch_size)
-    check_filter_options(judge, min_confidence, max_rounds)
-    loaded = LoadedGenerator(checkpoint, device, weights, precision)
-    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
-    loaded.check_memory(batch_size)
+    loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
+                                               truncation, device, weights, precision, judge, min_confidence, max_rounds)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
-    batches, labels, report = _glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
     if report is not None:
         provenance["judge_filter"] = {"judge": str(judge), **report.to_dict()}
     written = 0
@@ -262,12 +258,8 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
-    check_sampling_options(seed, batch_size)
-    check_filter_options(judge, min_confidence, max_rounds)
-    loaded = LoadedGenerator(checkpoint, device, weights, precision)
-    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
-    loaded.check_memory(batch_size)
-    batches, labels, report = _glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
+    loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
+                                               truncation, device, weights, precision, judge, min_confidence, max_rounds)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     try:
@@ -304,6 +296,19 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
             raise write_error(out_dir, error) from None
         raise
     return len(rows)
+
+
+def _prepare(checkpoint: str | Path, per_class: int, chars: str | None, indices: str | None, all_classes: bool, seed: int,
+             batch_size: int, truncation: float | None, device: str, weights: str, precision: str | None,
+             judge: str | Path | None, min_confidence: float | None, max_rounds: int):
+    """What `generate_store` and `generate_pngs` share: options checked, generator loaded, memory checked,
+    then `_glyphs`. Returns (loaded generator, batches, labels, judge filter report or None)."""
+    check_sampling_options(seed, batch_size)
+    check_filter_options(judge, min_confidence, max_rounds)
+    loaded = LoadedGenerator(checkpoint, device, weights, precision)
+    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    loaded.check_memory(batch_size)
+    return loaded, *_glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
 
 
 def _glyphs(loaded: LoadedGenerator, labels: list[int] | None, per_class: int, seed: int, batch_size: int,
