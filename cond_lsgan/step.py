@@ -18,7 +18,9 @@ and D run under DDP and the step computes this rank's slice of the global batch.
 Options beyond the paper's step: `train.augment` passes every image D sees through the
 same differentiable augmentation (augment.py), `loss.mode_seeking` pairs the noise of
 G's batch per label and adds MSGAN's term (losses.py), and `loss.classifier` adds a
-frozen judge's cross-entropy on G's images (classifier_loss.py).
+frozen judge's cross-entropy on G's images (classifier_loss.py). `model.label_init =
+"glyphs"` starts the label maps at `label_rows`, which the caller computes from the data
+(models/label_init.py); the step itself never reads the data set.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ into up1, which is why a BatchNorm is named after the layer it follows).
 Beyond the paper (all off in its recipe; conditioning.py): `model.g_norm = "conditional"`
 makes G's two BatchNorms conditional on Φ_G(y); `model.d_condition = "projection"` drops
 D's label concatenations for a projection head on D's last features, and "both" keeps
-them and adds the head; `model.d_spectral_norm` normalises D's layers.
+them and adds the head; `model.d_spectral_norm` normalises D's layers. `model.label_init
+= "glyphs"` (label_init.py) sets the starting rows of `embed` in G and D after building.
 """
 
 from __future__ import annotations
