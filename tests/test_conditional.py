@@ -84,11 +84,15 @@ def test_sample_grids(checkpoint, tmp_path):
 
 
 def test_shipped_conditional_configs_load():
-    for name, arch in (("hwdb3740", "paper28"), ("glyphs-cpu", "paper28"), ("mnist-cond", "seed32")):
+    for name, arch in (("hwdb3740", "paper28"), ("glyphs-cpu", "paper28"), ("glyphs-gpu", "paper28"), ("mnist-cond", "seed32")):
         config = load_config(REPO_ROOT / "configs" / f"{name}.toml")
         assert config.model.arch == arch and config.model.conditional
     paper = load_config(REPO_ROOT / "configs" / "hwdb3740.toml")
     assert (paper.model.z_dim, paper.model.embed_dim, paper.train.order, paper.train.batch_size) == (1024, 256, "d_then_g", 64)
+    # The paper's recipe stays exact: every addition beyond it is off there.
+    assert (paper.model.label_init, paper.model.d_condition, paper.model.g_norm, paper.model.d_spectral_norm) == (
+        "random", "concat", "batch", False)
+    assert (paper.train.augment, paper.loss.mode_seeking, paper.loss.classifier) == ("", 0.0, "")
 
 
 def test_conditional_seed32_trains_and_resumes(tmp_path):
