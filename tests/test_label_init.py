@@ -72,3 +72,17 @@ def test_a_model_without_a_label_map_is_a_one_line_error(few_digits32, tmp_path)
                             "--out", tmp_path / "run", "model.label_init=glyphs", "train.steps=1", "train.device=cpu")
     assert_one_line_error(result, "cond-lsgan", "model.label_init = 'glyphs' needs a conditional model")
     assert not (tmp_path / "run").exists()
+
+
+def test_large_glyphs_are_averaged_down_and_chunks_do_not_change_the_rows(monkeypatch):
+    """128x128 glyphs give the rows of their 64x64 block averages; a chunk smaller than the set gives the same rows."""
+    import cond_lsgan.models.label_init as label_init
+
+    rng = np.random.default_rng(2)
+    small = rng.integers(0, 256, (40, 64, 64)).astype(np.uint8)
+    large = small.repeat(2, axis=1).repeat(2, axis=2)  # each pixel a 2x2 block: averaging down gives `small` back
+    labels = rng.integers(0, 5, 40)
+    expected = glyph_label_rows(small, labels, 5, 3)
+    assert torch.allclose(glyph_label_rows(large, labels, 5, 3).abs(), expected.abs(), atol=1e-5)
+    monkeypatch.setattr(label_init, "CHUNK", 7)
+    assert torch.allclose(glyph_label_rows(small, labels, 5, 3), expected, atol=1e-6)

@@ -18,25 +18,35 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..shared import InputError
 from .embedding import LabelEmbedding
 
 LABEL_RMS = 0.5
+MAX_SIDE = 64  # glyphs are averaged down to at most 64x64 pixels for the coordinates
+CHUNK = 4096  # glyphs converted to float at a time
 
 
 def glyph_label_rows(images: np.ndarray, labels: np.ndarray, num_classes: int, dim: int) -> Tensor:
     """(C, dim) rows: the top-`dim` principal-component coordinates of each class's mean glyph, RMS `LABEL_RMS`.
 
-    `images` uint8 (N, H, W), `labels` (N,) in [0, C). A class without images gets the
-    mean glyph of all classes (coordinates 0); components beyond the data's rank are 0.
+    `images` uint8 (N, H, W), `labels` (N,) in [0, C). Glyphs larger than `MAX_SIDE` are
+    averaged down to it first (a starting point needs no more detail, and C means of
+    1024x1024 pixels would not fit in memory). A class without images gets the mean of
+    all glyphs; components beyond the data's rank are 0.
     """
-    pixels = torch.from_numpy(images.reshape(len(images), -1)).to(torch.float64) / 255.0  # (N, H·W)
-    index = torch.from_numpy(labels.astype(np.int64))
-    sums = torch.zeros(num_classes, pixels.shape[1], dtype=torch.float64).index_add_(0, index, pixels)
-    counts = torch.bincount(index, minlength=num_classes).to(torch.float64)[:, None]  # (C, 1)
-    means = torch.where(counts > 0, sums / counts.clamp(min=1), pixels.mean(0))  # (C, H·W)
+    side = min(images.shape[1], MAX_SIDE)
+    sums = torch.zeros(num_classes, side * side, dtype=torch.float64)
+    for start in range(0, len(images), CHUNK):  # chunks: the float copy of a large set is never whole
+        pixels = torch.from_numpy(images[start : start + CHUNK]).to(torch.float64)[:, None] / 255.0  # (n, 1, H, W)
+        if images.shape[1] > side:
+            pixels = F.adaptive_avg_pool2d(pixels, side)
+        sums.index_add_(0, torch.from_numpy(labels[start : start + CHUNK].astype(np.int64)), pixels.flatten(1))
+    counts = torch.bincount(torch.from_numpy(labels.astype(np.int64)), minlength=num_classes).to(torch.float64)[:, None]
+    overall = sums.sum(0) / max(len(images), 1)
+    means = torch.where(counts > 0, sums / counts.clamp(min=1), overall)  # (C, side²)
     centered = means - means.mean(0)
     _, _, directions = torch.linalg.svd(centered, full_matrices=False)  # rows: principal directions
     coordinates = centered @ directions[:dim].T  # (C, min(dim, rank))
