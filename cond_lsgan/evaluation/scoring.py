@@ -211,13 +211,14 @@ def _per_class(names: list[str], groups: np.ndarray, generated: np.ndarray, gen_
         row["diversity_generated"], row["diversity_real"] = diversity, real_diversity.get(c)
         row["diversity_ratio"] = diversity / scale if scale and not math.isnan(scale) else None
         row["collapsed"] = bool(row["diversity_ratio"] is not None and not math.isnan(diversity) and row["diversity_ratio"] < COLLAPSE_RATIO)
-        pixel_generated = mean_pairwise_distance(pixel_rms(generated[g]))
-        pixel_real = mean_pairwise_distance(pixel_rms(real_images[r])) if r.sum() >= 2 else math.nan
+        gen_pixels, real_pixels = pixel_rms(generated[g]), pixel_rms(real_images[r])  # for diversity and copies
+        pixel_generated = mean_pairwise_distance(gen_pixels)
+        pixel_real = mean_pairwise_distance(real_pixels) if r.sum() >= 2 else math.nan
         row["pixel_diversity_ratio"] = pixel_generated / pixel_real if pixel_real and not math.isnan(pixel_real) else None
         if r.any():
             row["nearest_real"] = float(nearest_distances(gen_features, real_features).mean())
             row["real_nearest_real"] = float(np.nanmean(nearest_distances(real_features, real_features, exclude_self=True))) if r.sum() >= 2 else None
-            rms = nearest_distances(pixel_rms(generated[g]), pixel_rms(real_images[r]))
+            rms = nearest_distances(gen_pixels, real_pixels)
             row["nearest_real_pixel_rms"] = float(rms.mean())
             row["copies"] = int((rms < COPY_RMS).sum())
         else:
@@ -262,7 +263,7 @@ def summary_text(report: dict) -> str:
         parts.append(f"class balance: entropy {balance['normalised_entropy']:.3f} of uniform, KL {balance['kl_to_uniform']:.4f}")
     diversity = report["diversity"]
     if diversity["mean_ratio"] is not None:
-        parts.append(f"diversity {diversity['mean_ratio']:.2f} of real (pixels {diversity['pixel_mean_ratio'] or math.nan:.2f}), "
+        parts.append(f"diversity {diversity['mean_ratio']:.2f} of real (pixels {math.nan if diversity['pixel_mean_ratio'] is None else diversity['pixel_mean_ratio']:.2f}), "
                      f"{diversity['collapsed_share']:.0%} of classes collapsed")
     parts.append(f"copies {report['nearest_real']['copies']}")
     return ", ".join(parts)
