@@ -162,6 +162,8 @@ def check_config(config: Config) -> None:
             raise InputError(f"{name} must be positive, got {_get(config, name)}")
     if config.model.num_classes < 0:
         raise InputError(f"model.num_classes must be 0 (from the data) or positive, got {config.model.num_classes}")
+    if config.model.label_init == "glyphs" and not config.model.conditional:  # before any data is read for the rows
+        raise InputError("model.label_init = 'glyphs' needs a conditional model with a label map Φ (model.conditional = true)")
     if config.train.seed < 0:
         raise InputError(f"train.seed must be 0 or more, got {config.train.seed}")
     for name, limit in MAXIMUM.items():
