@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .configs import shipped_config
 from .run_folder import RUN_FILES
-from .shared import InputError, check_outputs_apart, probe_store, run_cli
+from .shared import check_outputs_apart, probe_store, run_cli
 
 EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
 

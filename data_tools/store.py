@@ -19,7 +19,9 @@ memory; writes to a temporary file and renames it into place on success). Read w
 `read_store` (the whole set into memory, the usual case), `iter_batches` (in order,
 one batch in memory at a time), `read_labels` (labels and sources only) or
 `read_samples` (chosen samples only). `validate_store` checks a file and returns a
-summary; every reader calls it, and every problem is an `InputError`.
+summary; every reader calls it, and every problem is an `InputError`. The checks live in
+store_check.py, the constants and in-memory types (`ClassTable`, `GlyphSet`) in
+store_format.py; this module re-exports them.
 
 Files are untrusted input. A dataset cannot claim more data than its file holds, so a
 damaged shape never turns into a huge allocation, and `image_size` must be 1 to
@@ -36,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -46,87 +47,12 @@ import numpy as np
 from .atomic import atomic_output, write_error
 from .errors import InputError
 from .guarded_file import GuardedFile
+from .store_check import check_image_size, check_range, validate_file
+from .store_format import (FORMAT, HDF5_ERRORS, INK, LABEL_CHUNK, MAX_IMAGE_SIZE, TEXT, VERSION, ClassTable, GlyphSet,
+                           StoreError, StoreSummary, first_line)
 
-FORMAT = "cond-lsgan-glyphs"
-VERSION = 1
-INK = "light-on-dark"
-
-_TEXT = h5py.string_dtype("utf-8")
-_LABEL_CHUNK = 65536  # labels and source ids are small; read and written in large chunks
-MAX_IMAGE_SIZE = 1024  # glyphs are tens of pixels; a larger size is a typo that would allocate gigabytes
-_MAX_DEFLATE_RATIO = 1100  # deflate cannot shrink data more than ~1032:1, so a gzip dataset holds at most this x its file
-
-
-class StoreError(InputError):
-    """A file is not a valid glyph store (wrong kind, newer version, inconsistent content)."""
-
-
-@dataclass
-class ClassTable:
-    """Class index -> name. `codepoint[i]` is ord(text[i]) for one-character names, else -1."""
-
-    text: list[str]
-    codepoint: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.text = [str(t) for t in self.text]
-        if len(self.codepoint) == 0:
-            self.codepoint = [ord(t) if len(t) == 1 else -1 for t in self.text]
-        self.codepoint = [int(c) for c in self.codepoint]
-        if len(self.codepoint) != len(self.text):
-            raise StoreError(f"class table has {len(self.text)} names but {len(self.codepoint)} code points")
-        if len(set(self.text)) != len(self.text):
-            duplicates = sorted({t for t in self.text if self.text.count(t) > 1})
-            raise StoreError(f"class names must be unique; repeated: {', '.join(duplicates[:10])}")
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-    def index(self, text: str) -> int:
-        """The class index of a name (raises InputError naming it if absent)."""
-        try:
-            return self.text.index(text)
-        except ValueError:
-            raise InputError(f"class {text!r} is not in the class table ({len(self)} classes)") from None
-
-    def to_dict(self) -> dict[str, list]:
-        return {"text": list(self.text), "codepoint": list(self.codepoint)}
-
-    @classmethod
-    def from_dict(cls, table: dict[str, list]) -> "ClassTable":
-        return cls(text=list(table["text"]), codepoint=list(table["codepoint"]))
-
-
-@dataclass
-class GlyphSet:
-    """A whole store in memory."""
-
-    images: np.ndarray  # uint8 (N, H, W)
-    labels: np.ndarray  # int32 (N,)
-    classes: ClassTable
-    sources: list[str]
-    source_ids: np.ndarray  # int32 (N,)
-    provenance: dict[str, Any]
-
-    @property
-    def image_size(self) -> int:
-        return int(self.images.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-
-@dataclass
-class StoreSummary:
-    """What `validate_store` learned about a file (reading no images but the first and last)."""
-
-    path: Path
-    num_images: int
-    image_size: int
-    classes: ClassTable
-    sources: list[str]
-    provenance: dict[str, Any]
-    compression: str | None
+__all__ = ["FORMAT", "VERSION", "INK", "MAX_IMAGE_SIZE", "ClassTable", "GlyphSet", "StoreError", "StoreSummary", "StoreWriter",
+           "check_image_size", "iter_batches", "read_labels", "read_samples", "read_store", "validate_store", "write_store"]
 
 
 class StoreWriter:
@@ -183,7 +109,7 @@ class StoreWriter:
                     )
                     for name in ("labels", "source_ids"):
                         self._datasets[name] = self._file.create_dataset(
-                            name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(_LABEL_CHUNK,))
+                            name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(LABEL_CHUNK,))
             except BaseException:
                 self._sink.discard = True
                 raise
@@ -207,7 +133,7 @@ class StoreWriter:
         source_ids = np.broadcast_to(np.asarray(source_ids, dtype=np.int64), (n,))
         if labels.shape != (n,):
             raise InputError(f"got {n} images but {labels.shape[0]} labels")
-        _check_range("label", labels, len(self.classes))
+        check_range("label", labels, len(self.classes))
         if n == 0:
             return
         start, end = self.count, self.count + n
@@ -225,7 +151,7 @@ class StoreWriter:
         try:
             if self.count == 0:
                 raise InputError(f"nothing to write to {self.path}: no images")
-            _check_range("source id", self._datasets["source_ids"][:], len(self.sources))
+            check_range("source id", self._datasets["source_ids"][:], len(self.sources))
             with self._writing():
                 self._write_tables(self._file)
                 self._file.flush()
@@ -263,10 +189,10 @@ class StoreWriter:
         file.attrs["ink"] = INK
         file.attrs["provenance"] = json.dumps(self.provenance, ensure_ascii=False, sort_keys=True)
         classes = file.create_group("classes")
-        self._datasets["classes/text"] = classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=_TEXT)
+        self._datasets["classes/text"] = classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=TEXT)
         self._datasets["classes/codepoint"] = classes.create_dataset("codepoint", data=np.array(self.classes.codepoint, dtype=np.int32))
         sources = file.create_group("sources")
-        self._datasets["sources/name"] = sources.create_dataset("name", data=np.array(self.sources, dtype=object), dtype=_TEXT)
+        self._datasets["sources/name"] = sources.create_dataset("name", data=np.array(self.sources, dtype=object), dtype=TEXT)
 
 
 def write_store(path: str | os.PathLike, glyphs: GlyphSet, compression: str | None = None, batch: int = 4096) -> None:
@@ -305,7 +231,7 @@ def read_samples(path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -
     """Validate `path` and read the images uint8 (n, H, W) and labels (n,) of the samples at `indices`."""
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     with _opened(path) as (file, summary):
-        _check_range("sample index", indices, summary.num_images)
+        check_range("sample index", indices, summary.num_images)
         images = np.empty((len(indices), summary.image_size, summary.image_size), dtype=np.uint8)
         labels = np.empty(len(indices), dtype=np.int64)
         for position, index in enumerate(indices.tolist()):  # one at a time: h5py is slow at long index lists
@@ -329,9 +255,6 @@ def iter_batches(path: str | os.PathLike, batch: int = 4096) -> Iterator[tuple[n
             yield batch_data
 
 
-# What h5py raises for a damaged file varies with the damage.
-_HDF5_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, AttributeError, IndexError, OverflowError)
-
 
 @contextlib.contextmanager
 def _opened(path: str | os.PathLike) -> Iterator[tuple[h5py.File, StoreSummary]]:
@@ -345,108 +268,13 @@ def _opened(path: str | os.PathLike) -> Iterator[tuple[h5py.File, StoreSummary]]
         if not h5py.is_hdf5(path):
             raise StoreError(f"{path}: not an HDF5 file (expected a glyph store)")
         file = h5py.File(path, "r")
-    except _HDF5_ERRORS as error:
-        raise StoreError(f"{path}: cannot open HDF5 file ({_first_line(error)})") from None
+    except HDF5_ERRORS as error:
+        raise StoreError(f"{path}: cannot open HDF5 file ({first_line(error)})") from None
     with file:
-        summary = _validate(path, file)
+        summary = validate_file(path, file)
         try:
             yield file, summary
-        except _HDF5_ERRORS as error:
-            raise StoreError(f"{path}: damaged glyph store ({_first_line(error)})") from None
+        except HDF5_ERRORS as error:
+            raise StoreError(f"{path}: damaged glyph store ({first_line(error)})") from None
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0]
-
-
-def _validate(path: Path, file: h5py.File) -> StoreSummary:
-    def fail(message: str) -> StoreError:
-        return StoreError(f"{path}: {message}")
-
-    try:
-        kind = _attr_str(file, "format")
-        if kind != FORMAT:
-            raise fail(f"not a glyph store (format attribute is {kind!r}, expected {FORMAT!r})")
-        version = int(file.attrs.get("version", -1))
-        if version > VERSION:
-            raise fail(f"glyph store version {version} is newer than this tool reads (version {VERSION}); upgrade cond-lsgan")
-        if version < 1:
-            raise fail(f"invalid glyph store version {version}")
-        ink = _attr_str(file, "ink")
-        if ink != INK:
-            raise fail(f"unsupported ink convention {ink!r} (expected {INK!r})")
-        size = int(file.attrs.get("image_size", -1))
-        try:
-            check_image_size(size)
-        except InputError as error:
-            raise fail(f"{error} (image_size attribute)") from None
-        try:
-            provenance = json.loads(_attr_str(file, "provenance") or "{}")
-        except json.JSONDecodeError:
-            raise fail("provenance attribute is not valid JSON") from None
-        if not isinstance(provenance, dict):
-            raise fail("provenance attribute is not a JSON object")
-
-        file_size = path.stat().st_size
-        for name in ("images", "labels", "source_ids", "classes/text", "classes/codepoint", "sources/name"):
-            if name not in file or not isinstance(file[name], h5py.Dataset):
-                raise fail(f"missing dataset '{name}'")
-            _check_declared_size(fail, name, file[name], file_size)
-        images, labels, source_ids = file["images"], file["labels"], file["source_ids"]
-        if images.dtype != np.uint8 or images.ndim != 3:
-            raise fail(f"images must be uint8 (N, H, W), found {images.dtype} {images.shape}")
-        n = images.shape[0]
-        if images.shape[1:] != (size, size):
-            raise fail(f"images are {images.shape[1]}x{images.shape[2]} but image_size attribute is {size}")
-        for name, data in (("labels", labels), ("source_ids", source_ids)):
-            if data.shape != (n,) or data.dtype.kind not in "iu":
-                raise fail(f"{name} must be integers of shape ({n},), found {data.dtype} {data.shape}")
-        try:
-            classes = ClassTable(text=list(file["classes/text"].asstr()[()]), codepoint=list(file["classes/codepoint"][()]))
-        except StoreError as error:
-            raise fail(str(error)) from None
-        sources = list(file["sources/name"].asstr()[()])
-        if len(classes) == 0:
-            raise fail("class table is empty")
-        _check_dataset_range(fail, "label", labels, len(classes))
-        _check_dataset_range(fail, "source id", source_ids, len(sources))
-    except StoreError:
-        raise
-    except _HDF5_ERRORS as error:
-        raise fail(f"damaged or inconsistent glyph store ({_first_line(error)})") from None
-    return StoreSummary(path, n, size, classes, sources, provenance, images.compression)
-
-
-def _check_declared_size(fail, name: str, data: h5py.Dataset, file_size: int) -> None:
-    """A dataset cannot hold more than its file does: a damaged or crafted shape would
-    otherwise make a reader allocate (or loop over) data that is not there."""
-    declared = int(np.prod(data.shape, dtype=object)) * data.dtype.itemsize
-    filtered = data.id.get_create_plist().get_nfilters() > 0
-    if declared > file_size * (_MAX_DEFLATE_RATIO if filtered else 1):
-        raise fail(f"dataset '{name}' claims shape {data.shape}, more data than the {file_size:,}-byte file can hold (damaged)")
-
-
-def _attr_str(file: h5py.File, name: str) -> str | None:
-    value = file.attrs.get(name)
-    return value.decode() if isinstance(value, bytes) else (None if value is None else str(value))
-
-
-def _check_range(what: str, values: np.ndarray, limit: int) -> None:
-    if values.size and (values.min() < 0 or values.max() >= limit):
-        bad = values[(values < 0) | (values >= limit)][0]
-        raise InputError(f"{what} {bad} is out of range [0, {limit})")
-
-
-def _check_dataset_range(fail, what: str, data: h5py.Dataset, limit: int) -> None:
-    for start in range(0, data.shape[0], _LABEL_CHUNK):
-        values = data[start : start + _LABEL_CHUNK]
-        try:
-            _check_range(what, values, limit)
-        except InputError as error:
-            raise fail(f"{error} at sample {start + int(np.argmax((values < 0) | (values >= limit)))}") from None
-
-
-def check_image_size(size: int) -> None:
-    """Reject an image size no glyph store should have (before anything is allocated for it)."""
-    if not 1 <= size <= MAX_IMAGE_SIZE:
-        raise InputError(f"image size must be between 1 and {MAX_IMAGE_SIZE} pixels, got {size}")

@@ -180,7 +180,7 @@ def test_readers_do_not_fork(tmp_path):
     """
     path = tmp_path / "glyphs.h5"
     write_tiny_store(path, count=9)
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, sys
         forks = []
         os.register_at_fork(before=lambda: forks.append(1))
