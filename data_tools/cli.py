@@ -102,15 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="render a character set from fonts into a glyph store")
     render.add_argument("--charset", required=True, metavar="NAME", help="built-in set (gb2312-1, gb2312, digits) or a text file")
     render.add_argument("--limit", type=int, metavar="N", help="keep the first N characters (the paper's set: gb2312-1 --limit 3740)")
-    which = render.add_mutually_exclusive_group(required=True)
-    which.add_argument("--font", action="append", metavar="PATH[#FACE]", help="a font face (repeatable; .ttc faces as PATH#N)")
-    which.add_argument("--all-fonts", action="store_true", help="every installed face covering --min-coverage of the set")
+    render.add_argument("--font", action="append", metavar="PATH[#FACE]",
+                        help="a font face (repeatable; .ttc faces as PATH#N; a folder of web-font subset files is one face)")
+    render.add_argument("--all-fonts", action="store_true", help="every installed face covering --min-coverage of the set")
+    render.add_argument("--fonts-in", action="append", metavar="DIR",
+                        help="also choose from the faces under DIR (repeatable), e.g. node_modules/@fontsource")
     render.add_argument("--size", type=int, default=28, help="image size in pixels (default 28)")
     render.add_argument("--margin", type=int, default=2, help="pixels left around the ink box (default 2)")
     render.add_argument("--augment", type=int, default=0, metavar="K", help="K randomly jittered variants per glyph (default 0)")
     render.add_argument("--seed", type=int, default=0, help="seed of the augmentation (default 0)")
     render.add_argument("--workers", type=int, default=default_workers(), help="worker processes (default: the CPUs)")
-    render.add_argument("--min-coverage", type=float, metavar="F", help="with --all-fonts: least fraction of the set a face must have (default 0.9)")
+    render.add_argument("--min-coverage", type=float, metavar="F",
+                        help="with --all-fonts or --fonts-in: least fraction of the set a face must have (default 0.9)")
     render.add_argument("--out", type=Path, required=True, help="glyph store to write (.h5)")
     render.add_argument("--gzip", action="store_true", help="gzip-compress the images")
     render.set_defaults(handler=_render)
@@ -204,7 +207,7 @@ def _render(args: argparse.Namespace) -> int:
     check_outputs_apart({"--font": [parse_font_spec(spec)[0] for spec in args.font or ()],
                          "--charset": charset_file(args.charset)}, {"--out": args.out})
     characters = load_charset(args.charset, args.limit)
-    faces, left_out = resolve_faces(args.font or [], args.all_fonts, characters, args.min_coverage)
+    faces, left_out = resolve_faces(args.font or [], args.all_fonts, characters, args.min_coverage, args.fonts_in or [])
     report = render_glyphs(
         args.out, characters, faces, size=args.size, margin=args.margin, augment=args.augment, seed=args.seed,
         workers=args.workers, charset_name=args.charset + (f" --limit {args.limit}" if args.limit else ""),

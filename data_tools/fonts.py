@@ -11,6 +11,14 @@ TC, HK and their Mono forms), so a face is a file plus an index, written `path#i
 than one face, because picking face 0 silently would give Japanese glyph forms from a
 Noto CJK file.
 
+Web fonts (`.woff`, `.woff2`) read like any other. Google Fonts and the npm @fontsource
+packages ship a CJK face as about a hundred `unicode-range` subset files, each holding a
+slice of the characters under the same full name; web-font files of one folder with one
+full name are one face (a `FontFace` with `parts`): its coverage is the union of the
+parts' cmaps and each character is drawn from the first part (in file-name order) that
+has it. Such a face is named by its folder (`FOLDER#N` when the folder holds several),
+and a folder whose font files are all of one face (an @fontsource package) names it too.
+
 Discovery (`discover_fonts`) looks, in this order, at the paths given, the installed pip
 font packages (top-level packages whose name contains "fonts", such as
 `pylopdf_fonts_zh_cn` and `paperang_p2_fonts_cjk`; found without importing them) and the
@@ -33,38 +41,61 @@ from typing import Iterable, Sequence
 
 from .errors import InputError
 
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
+WEB_FONT_SUFFIXES = (".woff", ".woff2")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc", *WEB_FONT_SUFFIXES)
 PACKAGE_NAME_PART = "fonts"
 
-_SINGLE_FONT_TAGS = (b"\x00\x01\x00\x00", b"OTTO", b"true")
+_SINGLE_FONT_TAGS = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"wOFF", b"wOF2")
 _COLLECTION_TAG = b"ttcf"
 
 
 @dataclass(frozen=True)
 class FontFace:
-    """One face of a font file: `path`, its `index` in a collection, its full name."""
+    """One face: `path`, its `index` in a collection, its full name.
+
+    A web-font subset family has `parts` (its files, in file-name order); its `path` is
+    their folder and `index` its position among that folder's families.
+    """
 
     path: Path
     index: int = 0
     name: str = ""
-    collection: bool = False  # the file is a .ttc/.otc, so the face is named path#index
+    collection: bool = False  # named path#index: a face of a .ttc/.otc, or one of several families in a folder
+    parts: tuple[Path, ...] = ()
 
     @property
     def spec(self) -> str:
         """How to name this face on the command line (`--font`)."""
         return f"{self.path}#{self.index}" if self.collection else str(self.path)
 
+    @property
+    def files(self) -> tuple[tuple[Path, int], ...]:
+        """The (file, face number in it) pairs the face's glyphs come from."""
+        return tuple((part, 0) for part in self.parts) if self.parts else ((self.path, self.index),)
+
     def covers(self, characters: Sequence[str]) -> list[bool]:
         """For each character, whether the face's cmap maps it to a real glyph."""
-        return list(_coverage(self.path, self.index, tuple(characters)))
+        return [part >= 0 for part in self.part_of(characters)]
+
+    def part_of(self, characters: Sequence[str]) -> list[int]:
+        """For each character, the position in `files` of the first file that has it, or -1."""
+        found = [-1] * len(characters)
+        for position, (path, index) in enumerate(self.files):
+            mapped = _mapped_code_points(path, index)
+            for i, character in enumerate(characters):
+                if found[i] < 0 and len(character) == 1 and ord(character) in mapped:
+                    found[i] = position
+        return found
 
     def missing(self, characters: Sequence[str]) -> list[str]:
         """The characters the face has no glyph for, in the given order."""
         return [c for c, present in zip(characters, self.covers(characters)) if not present]
 
     def sha256(self) -> str:
-        """Digest of the whole font file (for provenance)."""
-        return _file_sha256(self.path)
+        """Digest of the whole font file, or of its parts' digests in order (for provenance)."""
+        if not self.parts:
+            return _file_sha256(self.path)
+        return hashlib.sha256("".join(_file_sha256(part) for part in self.parts).encode()).hexdigest()
 
 
 def parse_font_spec(spec: str | os.PathLike) -> tuple[Path, int | None]:
@@ -95,13 +126,15 @@ def read_faces(path: str | os.PathLike) -> list[FontFace]:
     elif tag in _SINGLE_FONT_TAGS:
         count, collection = 1, False
     else:
-        raise InputError(f"{path}: not a font file (expected TrueType/OpenType .ttf, .otf, .ttc or .otc)")
+        raise InputError(f"{path}: not a font file (expected TrueType/OpenType .ttf, .otf, .ttc, .otc, .woff or .woff2)")
     return [FontFace(path, index, _full_name(path, index), collection) for index in range(count)]
 
 
 def open_font_spec(spec: str | os.PathLike) -> FontFace:
-    """The face named by `path` or `path#index`, checked to exist."""
+    """The face named by `path` or `path#index` (a file, or a folder of subset files), checked to exist."""
     path, index = parse_font_spec(spec)
+    if path.is_dir():
+        return _folder_face(path, index)
     faces = read_faces(path)
     if index is None:
         if len(faces) > 1:
@@ -123,23 +156,23 @@ def discover_fonts(extra_paths: Iterable[str | os.PathLike] = (), installed: boo
     seen: set[Path] = set()
 
     def add(found: list[FontFace]) -> None:
-        if found and found[0].path.resolve() not in seen:
-            seen.add(found[0].path.resolve())
+        if found and found[0].files[0][0].resolve() not in seen:
+            seen.add(found[0].files[0][0].resolve())
             faces.extend(found)
 
     for spec in extra_paths:
         path, index = parse_font_spec(spec)
         if path.is_dir() and index is None:
-            for file in _font_files(path):
-                add(_try_read_faces(file))
+            for found in _folder_faces(path):
+                add(found)
         elif index is not None:
             add([open_font_spec(spec)])
         else:
             add(read_faces(path))
     if installed:
         for folder in font_package_dirs() + system_font_dirs():
-            for file in _font_files(folder):
-                add(_try_read_faces(file))
+            for found in _folder_faces(folder):
+                add(found)
     return faces
 
 
@@ -196,6 +229,52 @@ def _font_files(folder: Path) -> list[Path]:
     return files
 
 
+def _folder_faces(folder: Path) -> list[list[FontFace]]:
+    """The faces under `folder`, one list per file, or per subset family of web-font files.
+
+    Web-font files of one folder with one full name form a family; where a subset ships
+    as both .woff2 and .woff (as @fontsource packages do), the .woff copy is left out.
+    A family of one file is that file's face.
+    """
+    by_folder: dict[Path, list[Path]] = {}
+    for file in _font_files(folder):
+        by_folder.setdefault(file.parent, []).append(file)
+    found = []
+    for directory, files in by_folder.items():
+        web = [file for file in files if file.suffix.lower() in WEB_FONT_SUFFIXES]
+        woff2_stems = {file.stem for file in web if file.suffix.lower() == ".woff2"}
+        web = [file for file in web if file.suffix.lower() == ".woff2" or file.stem not in woff2_stems]
+        found += [_try_read_faces(file) for file in files if file.suffix.lower() not in WEB_FONT_SUFFIXES]
+        families: dict[str, list[Path]] = {}
+        for file in web:
+            for face in _try_read_faces(file):
+                families.setdefault(face.name, []).append(file)
+        several = sum(len(parts) > 1 for parts in families.values()) > 1
+        index = 0
+        for name, parts in sorted(families.items()):
+            if len(parts) == 1:
+                found.append(read_faces(parts[0]))
+            else:
+                found.append([FontFace(directory, index, name, several, tuple(parts))])
+                index += 1
+    return found
+
+
+def _folder_face(folder: Path, index: int | None) -> FontFace:
+    """The face `--font FOLDER[#N]` names: a family of subset files in FOLDER, or the one face found under it."""
+    faces = [face for found in _folder_faces(folder) for face in found]
+    own = [face for face in faces if face.parts and face.path == folder and index in (None, face.index)]
+    if len(own) == 1:
+        return own[0]
+    candidates = own or (faces if index is None else [])
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InputError(f"{folder}: no font face {'#' + str(index) + ' ' if index is not None else ''}found in this folder")
+    listing = "; ".join(f"{face.spec} ({face.name})" for face in candidates[:6])
+    raise InputError(f"{folder} holds {len(candidates)} faces, name one: {listing}{'; ...' if len(candidates) > 6 else ''}")
+
+
 def _try_read_faces(path: Path) -> list[FontFace]:
     try:
         return read_faces(path)
@@ -224,8 +303,9 @@ def _full_name(path: Path, index: int) -> str:
     return name or (f"{path.stem} #{index}" if index else path.stem)
 
 
-@functools.lru_cache(maxsize=64)
-def _coverage(path: Path, index: int, characters: tuple[str, ...]) -> tuple[bool, ...]:
+@functools.lru_cache(maxsize=512)  # a subset family has about a hundred files
+def _mapped_code_points(path: Path, index: int) -> frozenset[int]:
+    """The code points the cmap of face `index` of `path` maps to a glyph other than .notdef."""
     from fontTools.ttLib import TTLibError
 
     try:
@@ -233,7 +313,7 @@ def _coverage(path: Path, index: int, characters: tuple[str, ...]) -> tuple[bool
             cmap = font.getBestCmap() or {}
     except (TTLibError, *_FONT_ERRORS) as error:
         raise InputError(f"{path}#{index}: cannot read the character map ({error})") from None
-    return tuple(len(c) == 1 and cmap.get(ord(c), ".notdef") != ".notdef" for c in characters)
+    return frozenset(code for code, glyph in cmap.items() if glyph != ".notdef")
 
 
 @functools.lru_cache(maxsize=256)
@@ -246,7 +326,7 @@ def format_font_listing(faces: Sequence[FontFace], characters: Sequence[str] | N
     """`data-tools fonts` output: one line per face (spec, name[, coverage]), missing characters below."""
     lines = []
     for face in faces:
-        line = f"{face.spec}  {face.name}"
+        line = f"{face.spec}  {face.name}" + (f"  ({len(face.parts)} subset files)" if face.parts else "")
         if characters is not None:
             missing = face.missing(characters)
             line += f"  {len(characters) - len(missing):,}/{len(characters):,}"

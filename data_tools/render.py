@@ -22,7 +22,7 @@ worker computes any glyph on its own and the output does not depend on the numbe
 workers or the order they finish in.
 
 Work is split into chunks of one face's characters, sent in order to a process pool
-(`imap`); each worker opens each face once. The main process holds one face's results
+(`imap`; render_workers.py); each worker opens each file of a face once. The main process holds one face's results
 at a time (the repeated-bitmap and duplicate-face checks need the whole face: size^2 x
 (1 + augment) bytes per character, 29 MB for 3,755 characters at 28 px with
 `--augment 9`), then writes them with `StoreWriter`, so an interrupted or failed run
@@ -32,22 +32,19 @@ leaves no file.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-import signal
 import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
-from PIL import ImageFont
 
 from .errors import InputError
-from .drawing import augment_glyph, draw_glyph, draw_size, fit_glyph
+from .drawing import draw_size
 from .fonts import FontFace, discover_fonts, open_font_spec
+from .render_workers import RenderJob, chunk_results
 from .store import MAX_IMAGE_SIZE, ClassTable, StoreWriter
 
 REPEAT_LIMIT = 3  # a bitmap drawn for more characters than this is a fallback glyph, not a character
@@ -99,21 +96,33 @@ def default_workers() -> int:
 
 
 def resolve_faces(
-    font_specs: Sequence[str], all_fonts: bool, characters: Sequence[str], min_coverage: float | None = None
+    font_specs: Sequence[str], all_fonts: bool, characters: Sequence[str], min_coverage: float | None = None,
+    font_dirs: Sequence[str | os.PathLike] = (),
 ) -> tuple[list[FontFace], list[LeftOut]]:
-    """The faces for `--font SPEC ...` or `--all-fonts`, and those `--all-fonts` left out."""
-    if all_fonts:
-        faces, left_out = select_faces(discover_fonts(), characters, DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage)
+    """The faces for `--font SPEC ...`, or for `--all-fonts` and/or `--fonts-in DIR ...`, and those the latter left out.
+
+    `--fonts-in` adds the faces under each folder (web-font subset families included) to
+    the installed ones `--all-fonts` chooses from, or alone is all there is to choose from.
+    """
+    if font_specs and (all_fonts or font_dirs):
+        raise InputError("--font names the faces itself; it does not go with --all-fonts or --fonts-in")
+    for folder in font_dirs:
+        if not Path(folder).is_dir():
+            raise InputError(f"--fonts-in {folder}: no such folder")
+    if all_fonts or font_dirs:
+        where = "installed " if not font_dirs else ""
+        found = discover_fonts(font_dirs, installed=all_fonts)
+        faces, left_out = select_faces(found, characters, DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage)
         if not faces:
             raise InputError(
-                f"no installed font face covers enough of the {len(characters):,} characters "
+                f"no {where}font face covers enough of the {len(characters):,} characters "
                 f"({len(left_out)} faces looked at; see `data-tools fonts --charset`)"
             )
         return faces, left_out
     if min_coverage is not None:
-        raise InputError("--min-coverage applies to --all-fonts only")
+        raise InputError("--min-coverage applies to --all-fonts and --fonts-in only")
     if not font_specs:
-        raise InputError("name at least one font (--font PATH[#FACE]) or use --all-fonts")
+        raise InputError("name at least one font (--font PATH[#FACE]), use --all-fonts or --fonts-in DIR")
     return [open_font_spec(spec) for spec in font_specs], []
 
 
@@ -163,7 +172,8 @@ def render_glyphs(
     characters = list(characters)
     faces = list(faces)
     _check_options(characters, faces, size, margin, augment, seed, workers)
-    presence = [face.covers(characters) for face in faces]
+    part_of = [face.part_of(characters) for face in faces]  # which file of the face draws each character; -1: none
+    presence = [[part >= 0 for part in parts] for parts in part_of]
     for face, present in zip(faces, presence):
         if not any(present):
             raise InputError(f"font {face.spec} ({face.name}) has none of the {len(characters):,} characters of {charset_name or 'the charset'}")
@@ -172,7 +182,9 @@ def render_glyphs(
     for position, present in enumerate(presence):
         indices = [i for i, p in enumerate(present) if p]
         tasks += [(position, tuple(indices[start : start + CHUNK_CHARACTERS])) for start in range(0, len(indices), CHUNK_CHARACTERS)]
-    job = _Job(tuple((str(face.path), face.index) for face in faces), tuple(characters), size, margin, augment, seed)
+    files = tuple(tuple((str(path), index) for path, index in face.files) for face in faces)
+    parts = tuple(tuple(face_parts) if len(face.files) > 1 else None for face, face_parts in zip(faces, part_of))
+    job = RenderJob(files, parts, tuple(characters), size, margin, augment, seed)
     provenance = {
         "command": "data-tools render",
         "charset": charset_name,
@@ -188,7 +200,7 @@ def render_glyphs(
 
     bar_options = {"total": sum(map(sum, presence)), "unit": "char", "disable": not progress, "file": sys.stderr, "dynamic_ncols": True}
     # the pool forks before the bar starts its monitor thread (forking a threaded process is unsafe)
-    with _chunk_results(job, tasks, workers) as chunks, tqdm(**bar_options) as bar:
+    with chunk_results(job, tasks, workers) as chunks, tqdm(**bar_options) as bar:
         with StoreWriter(out, size, ClassTable(characters), [], provenance, compression) as writer:
             collector = _FaceCollector(job, results, writer)
             for position, rendered in chunks:
@@ -278,7 +290,8 @@ def _check_options(characters, faces, size, margin, augment, seed, workers) -> N
 
 
 def _face_identity(face: FontFace) -> dict:
-    return {"path": str(face.path), "index": face.index, "name": face.name, "sha256": face.sha256()}
+    identity = {"path": str(face.path), "index": face.index, "name": face.name, "sha256": face.sha256()}
+    return {**identity, "parts": len(face.parts)} if face.parts else identity
 
 
 def _face_provenance(result: FaceResult) -> dict:
@@ -296,7 +309,7 @@ def _face_provenance(result: FaceResult) -> dict:
 class _FaceCollector:
     """Gathers one face's rendered characters, checks them as a whole, writes them."""
 
-    def __init__(self, job: "_Job", results: list[FaceResult], writer: StoreWriter) -> None:
+    def __init__(self, job: RenderJob, results: list[FaceResult], writer: StoreWriter) -> None:
         self.job = job
         self.results = results
         self.writer = writer
@@ -339,103 +352,3 @@ class _FaceCollector:
             labels = np.repeat(np.array([i for i, _ in kept], dtype=np.int32), 1 + self.job.augment)
             self.writer.append(images, labels, source)
         self.position, self.items = None, []
-
-
-# ---- the work done in worker processes -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Job:
-    """Everything a worker needs, sent once when it starts."""
-
-    faces: tuple[tuple[str, int], ...]  # (path, face index) by face position
-    characters: tuple[str, ...]
-    size: int
-    margin: int
-    augment: int
-    seed: int
-
-
-_job: _Job | None = None
-_fonts: dict[int, ImageFont.FreeTypeFont] = {}
-
-
-def _start_worker(job: _Job, ignore_interrupt: bool) -> None:
-    global _job
-    if ignore_interrupt:  # Ctrl-C reaches the whole process group; the main process handles it
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _job = job
-    _fonts.clear()
-
-
-def _render_chunk(task: tuple[int, tuple[int, ...]]) -> tuple[int, list[tuple[int, bytes | None]]]:
-    """Render one chunk: for each character index, its 1 + augment images as bytes, or None if blank."""
-    position, indices = task
-    job = _job
-    font = _fonts.get(position)
-    if font is None:
-        path, index = job.faces[position]
-        try:
-            font = ImageFont.truetype(path, draw_size(job.size), index=index, layout_engine=ImageFont.Layout.BASIC)
-        except OSError as error:
-            raise InputError(f"{path}#{index}: cannot load font ({error})") from None
-        _fonts[position] = font
-    rendered = []
-    for i in indices:
-        rendered.append((i, _render_character(font, job, position, i)))
-    return position, rendered
-
-
-def _render_character(font: ImageFont.FreeTypeFont, job: _Job, position: int, char_index: int) -> bytes | None:
-    big = draw_glyph(font, job.characters[char_index])
-    if big is None:
-        return None
-    plain = fit_glyph(big, job.size, job.margin)
-    if plain is None:
-        return None
-    parts = [plain]
-    for variant in range(1, job.augment + 1):
-        rng = np.random.default_rng((job.seed, position, char_index, variant))
-        parts.append(augment_glyph(big, job.size, job.margin, rng, job.size / font.size) or plain)
-    return b"".join(parts)
-
-
-class _chunk_results:
-    """Context manager yielding (face position, rendered chunk) in task order.
-
-    With one worker the chunks are rendered in this process; otherwise by a pool that
-    is terminated on the way out, also when the caller is interrupted.
-    """
-
-    def __init__(self, job: _Job, tasks: list, workers: int) -> None:
-        self.job, self.tasks, self.workers = job, tasks, min(workers, max(1, len(tasks)))
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers == 1:
-            _start_worker(self.job, ignore_interrupt=False)
-            return map(_render_chunk, self.tasks)
-        # While the pool forks, Ctrl-C is only noted: forked workers inherit that (not the
-        # default "die") until their initializer ignores it, and the main process acts on
-        # a noted Ctrl-C once the pool exists, instead of losing it.
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        noted: list[int] = []
-        previous = signal.signal(signal.SIGINT, lambda number, frame: noted.append(number)) if in_main_thread else None
-        try:
-            self.pool = multiprocessing.get_context().Pool(self.workers, initializer=_start_worker, initargs=(self.job, True))
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
-        if noted:
-            self.pool.terminate()
-            self.pool.join()
-            raise KeyboardInterrupt
-        return self.pool.imap(_render_chunk, self.tasks)
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if self.pool is not None:
-            if kind is None:
-                self.pool.close()
-            else:
-                self.pool.terminate()
-            self.pool.join()

@@ -19,8 +19,11 @@ WQY_MICROHEI = Path(paperang_p2_fonts_cjk.__file__).parent / "fonts" / "wqy-micr
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)  # "FFTM NOT subset" chatter
 
 
-def subset_font(source: Path, text: str, out: Path, name: str, remap: dict[str, str] | None = None) -> Path:
+def subset_font(source: Path, text: str, out: Path, name: str, remap: dict[str, str] | None = None,
+                flavor: str | None = None) -> Path:
     """Write a font with only the glyphs of `text` (plus .notdef), full name `name`.
+
+    `flavor` "woff" or "woff2" writes a web font, as Google Fonts and @fontsource ship them.
 
     `remap` then points characters at the glyph of another character already in the
     font (`{"X": "Y"}` draws Y for X), which is how a font ends up with a cmap entry for a
@@ -43,5 +46,6 @@ def subset_font(source: Path, text: str, out: Path, name: str, remap: dict[str, 
         if table.isUnicode():
             for character, target in (remap or {}).items():
                 table.cmap[ord(character)] = table.cmap[ord(target)]
+    font.flavor = flavor
     font.save(out)
     return out

@@ -118,7 +118,7 @@ def test_render_bad_input(tmp_path):
         (("--charset", "digits", "--font", f"{WQY_MICROHEI}#4"), ("no face #4",)),
         (("--charset", "digits", "--font", WQY_MICROHEI), ("holds 2 faces",)),
         (("--charset", "gb2312-1", "--limit", "5", "--font", latin), ("Only AB", "none of the 5 characters of gb2312-1")),
-        (("--charset", "digits", "--font", NOTO_SANS_SC, "--min-coverage", "0.5"), ("--min-coverage applies to --all-fonts only",)),
+        (("--charset", "digits", "--font", NOTO_SANS_SC, "--min-coverage", "0.5"), ("--min-coverage applies to --all-fonts and --fonts-in only",)),
         (("--charset", "digits", "--font", NOTO_SANS_SC, "--size", "64", "--margin", "31"), ("--margin 31 leaves no room",)),
     ]
     for arguments, fragments in cases:
