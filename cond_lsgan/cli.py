@@ -5,6 +5,7 @@
     cond-lsgan generate --checkpoint CKPT --n N --out gen.h5
     cond-lsgan demo [--out DIR]
     cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
+    cond-lsgan audit STORE --judge J [--report R.json] [--out CLEAN.h5] [--sheet flagged.png]
     cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
 
 Bad input (missing file, config typo, wrong store) prints one line and exits with 2, and
@@ -73,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="cond-lsgan-demo", help="folder for everything the demo writes")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
     _add_evaluation_commands(commands)
+
+    audit = commands.add_parser("audit", help="flag glyphs a judge reads as another class, and outliers of their class")
+    audit.add_argument("store", help="glyph store to audit")
+    audit.add_argument("--judge", required=True, help="judge file (evaluate train-judge), best trained on other glyphs")
+    audit.add_argument("--report", help="report of every flagged glyph and every source (.json)")
+    audit.add_argument("--out", help="write the store without its flagged glyphs here (.h5)")
+    audit.add_argument("--sheet", help="PNG of the flagged glyphs, captioned label>read (misread) or label? (outlier)")
+    audit.add_argument("--min-confidence", type=float, default=0.9, metavar="P",
+                       help="misread: the judge reads another class with probability >= P (default 0.9)")
+    audit.add_argument("--outlier-z", type=float, default=4.0, metavar="Z",
+                       help="outlier: robust z of the distance to the class's median features above Z (default 4)")
+    audit.add_argument("--device", default="auto")
     return parser
 
 
@@ -158,6 +171,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--n", type=int, default=5000, help="unconditional: images generated (default 5000)")
     generator.add_argument("--chars", help="conditional: only these classes (default: all the model's classes)")
     generator.add_argument("--seed", type=int, default=0)
+    generator.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     generator.add_argument("--device", default="auto")
     augment = kinds.add_parser("augment", help="does adding generated images help a classifier on held-out data?")
     augment.add_argument("--real", required=True, help="real training glyph store")
@@ -193,10 +207,24 @@ def _evaluate(args: argparse.Namespace) -> None:
         judge.train_judge_file(args.data, args.out, steps=args.steps, seed=args.seed, device=args.device)
     elif args.evaluation == "generator":
         scoring.evaluate_generator(args.checkpoint, args.judge, args.data, args.out, per_class=args.per_class, n=args.n,
-                                   chars=args.chars, seed=args.seed, device=args.device)
+                                   chars=args.chars, seed=args.seed, device=args.device, weights=args.weights)
     else:
         augment.augment_experiment(args.real, args.generated, args.test, args.out, parse_seeds(args.seeds),
                                    steps=args.steps, device=args.device)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from .evaluation.audit import audit_store, summary_text
+
+    check_outputs_apart({"STORE": args.store, "--judge": args.judge},
+                        {"--report": args.report, "--out": args.out, "--sheet": args.sheet})
+    probe_store(args.store)
+    report = audit_store(args.store, args.judge, args.report, args.out, args.sheet, args.min_confidence, args.outlier_z,
+                         args.device)
+    print(summary_text(report))
+    written = [path for path in (args.report, args.out, args.sheet if report["flagged"] else None) if path]
+    if written:
+        print(f"wrote {', '.join(map(str, written))}")
 
 
 def _experiment(args: argparse.Namespace) -> None:
@@ -213,5 +241,5 @@ def _experiment(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"train": _train, "sample": _sample, "generate": _generate, "demo": _demo, "evaluate": _evaluate,
-                "experiment": _experiment}
+                "experiment": _experiment, "audit": _audit}
     return run_cli(lambda: handlers[args.command](args), prog="cond-lsgan")

@@ -170,6 +170,14 @@ def test_evaluate_conditional_generator_reports_per_class(digits, judge_file, tm
     balance = saved["prediction_balance"]
     assert 1 <= balance["classes_predicted"] <= 10 and balance["most_predicted_share"] >= 1 / 10
     assert Image.open(tmp_path / "report.png").width > 0
+    # the raw weights are scored when asked for: another generator (EMA lags 3 steps behind), named in the report
+    raw = evaluate_generator(checkpoint, judge_file[0], tmp_path / "digits.h5", tmp_path / "raw.json",
+                             per_class=6, chars="1372", device="cpu", weights="raw")
+    assert saved["weights"] == "ema" and raw["weights"] == "raw"
+    assert raw["judge_fid"] != report["judge_fid"]  # the same noise through other weights (equal only for equal weights)
+    again = evaluate_generator(checkpoint, judge_file[0], tmp_path / "digits.h5", tmp_path / "again.json",
+                               per_class=6, chars="1372", device="cpu")
+    assert again["judge_fid"] == report["judge_fid"]
 
 
 @NEEDS_JUDGE

@@ -56,11 +56,11 @@ SHOWN_IMAGES = 8  # generated (and real) images per shown class
 
 def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str | Path, out: str | Path,
                        per_class: int = 50, n: int = 5000, chars: str | None = None, seed: int = 0,
-                       device: str = "auto") -> dict:
-    """Write the report JSON (and its picture) for a checkpoint; returns the report."""
+                       device: str = "auto", weights: str = "ema") -> dict:
+    """Write the report JSON (and its picture) for a checkpoint's EMA or raw generator; returns the report."""
     started = time.perf_counter()
     judge = load_judge(judge_path, device)
-    loaded = LoadedGenerator(checkpoint, device)
+    loaded = LoadedGenerator(checkpoint, device, weights)
     real = read_store(data)
     for name, size in (("the checkpoint", loaded.image_size), (str(data), real.image_size)):
         if size != judge.image_size:
@@ -101,7 +101,7 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
 
     gen_out, real_out = judge_outputs(judge, generated, generated_classes), judge_outputs(judge, real_images)
     report = {
-        "checkpoint": str(checkpoint), "step": loaded.step, "judge": str(judge_path), "data": str(data),
+        "checkpoint": str(checkpoint), "weights": weights, "step": loaded.step, "judge": str(judge_path), "data": str(data),
         "judge_held_out_accuracy": judge.info.get("held_out_accuracy"), "seed": seed, "conditional": loaded.conditional,
         "generated_images": len(generated), "real_images": len(real_images),
         "judge_fid": frechet_distance_of(real_out.features, gen_out.features),
