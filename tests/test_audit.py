@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cond_lsgan.evaluation.audit import audit_glyphs, class_distance_z
-from cond_lsgan.evaluation.judge import load_judge, save_judge, train_judge
+from cond_lsgan.evaluation.judge import judge_outputs, load_judge, save_judge, train_judge
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
 from helpers import assert_one_line_error, run_cond_lsgan
@@ -77,6 +77,11 @@ def test_audit_command_writes_report_clean_store_and_sheet(judge_file, tmp_path)
     assert saved["flagged"] == len(flagged) == saved["misread"] + saved["outliers"]
     assert result.stdout.startswith(f"audited 600 glyphs: {len(flagged)} flagged")
     assert sum(row["glyphs"] for row in saved["sources"]) == 600
+    predictions = np.array([row["read_as"] == row["class"] for row in saved["flagged_glyphs"]])
+    assert not predictions[[row["kind"] == "misread" for row in saved["flagged_glyphs"]]].any()
+    (source,) = saved["sources"]  # one source: its read share is the judge's accuracy on the (mislabelled) store
+    predictions = judge_outputs(load_judge(judge_file, "cpu"), glyphs.images).predictions
+    assert source["read_share"] == pytest.approx((predictions == glyphs.labels).mean(), abs=1e-9)
     kept = read_store(clean)
     keep = np.ones(600, bool)
     keep[flagged] = False

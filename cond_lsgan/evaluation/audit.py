@@ -103,16 +103,23 @@ def audit_store(store: str | Path, judge_path: str | Path, report: str | Path | 
 
 def audit_report(glyphs: GlyphSet, result: AuditResult, store: str, judge: str, min_confidence: float,
                  outlier_z: float) -> dict:
-    """The report: counts, a row per source (most flagged share first) and a row per flagged glyph."""
+    """The report: counts, a row per source (most flagged share first, then least read) and a row per flagged glyph.
+
+    A source's `read_share` is how much of it the judge reads as its labels: a face the
+    judge cannot read at all (a style it never saw, or wrong forms) shows there even when
+    the judge is too unsure to flag single glyphs.
+    """
     flagged = np.flatnonzero(result.kinds != CLEAN)
+    read_right = np.array([read == glyphs.classes.text[label] for read, label in zip(result.read_as, glyphs.labels.tolist())])
     sources = []
     for source_id, name in enumerate(glyphs.sources):
         mine = glyphs.source_ids == source_id
         if mine.any():
             kinds = result.kinds[mine]
             sources.append({"source": name, "glyphs": int(mine.sum()), "misread": int((kinds == MISREAD).sum()),
-                            "outliers": int((kinds == OUTLIER).sum()), "flagged_share": float((kinds != CLEAN).mean())})
-    sources.sort(key=lambda row: (-row["flagged_share"], row["source"]))
+                            "outliers": int((kinds == OUTLIER).sum()), "flagged_share": float((kinds != CLEAN).mean()),
+                            "read_share": float(read_right[mine].mean())})
+    sources.sort(key=lambda row: (-row["flagged_share"], row["read_share"], row["source"]))
     rows = [{"index": int(i), "class": glyphs.classes.text[glyphs.labels[i]], "source": glyphs.sources[glyphs.source_ids[i]],
              "kind": KIND_NAMES[int(result.kinds[i])], "read_as": result.read_as[i], "confidence": float(result.confidence[i]),
              "label_probability": float(result.label_probability[i]),
@@ -145,9 +152,9 @@ def summary_text(report: dict, sources_shown: int = 10, glyphs_shown: int = 10) 
     lines = [f"audited {report['glyphs']:,} glyphs: {report['flagged']:,} flagged ({report['misread']:,} misread, "
              f"{report['outliers']:,} outliers)"]
     for row in report["sources"][:sources_shown]:
-        if row["flagged_share"] > 0:
-            lines.append(f"  {row['source']}: {row['misread'] + row['outliers']:,} of {row['glyphs']:,} "
-                         f"({row['flagged_share']:.1%}; {row['misread']} misread, {row['outliers']} outliers)")
+        lines.append(f"  {row['source']}: {row['misread'] + row['outliers']:,} of {row['glyphs']:,} flagged "
+                     f"({row['flagged_share']:.1%}; {row['misread']} misread, {row['outliers']} outliers); "
+                     f"the judge reads {row['read_share']:.1%} as their label")
     for row in report["flagged_glyphs"][:glyphs_shown]:
         evidence = f"read as {row['read_as']} ({row['confidence']:.2f})" if row["kind"] == "misread" else \
             f"unlike its class (z {row['distance_z']:.1f}), its label at {row['label_probability']:.2f}"
