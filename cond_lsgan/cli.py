@@ -173,13 +173,15 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--seed", type=int, default=0)
     generator.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     generator.add_argument("--device", default="auto")
-    augment = kinds.add_parser("augment", help="does adding generated images help a classifier on held-out data?")
+    augment = kinds.add_parser("augment", help="do generated images help a classifier on held-out data more than jitter does?")
     augment.add_argument("--real", required=True, help="real training glyph store")
     augment.add_argument("--generated", required=True, help="generated glyph store (cond-lsgan generate)")
     augment.add_argument("--test", required=True, help="test glyph store (e.g. held-out fonts)")
     augment.add_argument("--out", required=True, help="report (.json)")
     augment.add_argument("--seeds", default="0-2", help="classifier seeds, e.g. 0-2 (default)")
-    augment.add_argument("--steps", type=int, help="classifier steps, the same for both arms (default as train-judge)")
+    augment.add_argument("--steps", type=int, help="classifier steps, the same for every arm (default as train-judge)")
+    augment.add_argument("--generated-share", type=float, default=0.5,
+                         help="share of each batch drawn from the generated set in the generated arms (default 0.5)")
     augment.add_argument("--device", default="auto")
 
     experiment = commands.add_parser("experiment", help="the paper's experiments")
@@ -210,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                                    chars=args.chars, seed=args.seed, device=args.device, weights=args.weights)
     else:
         augment.augment_experiment(args.real, args.generated, args.test, args.out, parse_seeds(args.seeds),
-                                   steps=args.steps, device=args.device)
+                                   steps=args.steps, device=args.device, generated_share=args.generated_share)
 
 
 def _audit(args: argparse.Namespace) -> None:

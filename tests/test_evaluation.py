@@ -1,5 +1,5 @@
 """Evaluation: Fréchet distance against closed forms, the judge on a small digit set, scoring a
-checkpoint, the augment experiment end to end, and one-line CLI errors."""
+checkpoint, and one-line CLI errors (the augment experiment: test_augment_experiment.py)."""
 
 from __future__ import annotations
 
@@ -201,28 +201,6 @@ def test_class_mismatch_between_checkpoint_and_judge_is_named(digits, judge_file
     with pytest.raises(InputError, match=r"3 class\(es\) of the checkpoint .* not in the judge .*: a b c"):
         evaluate_generator(checkpoint, judge_file[0], tmp_path / "digits.h5", tmp_path / "r.json", per_class=2, device="cpu")
     assert not (tmp_path / "r.json").exists()
-
-
-@pytest.mark.slow  # the CLI in a subprocess, training classifiers for two seeds
-def test_augment_command_end_to_end(digits, tmp_path):
-    real = synthetic_digits(120, size=SIZE, seed=11)
-    write_store(tmp_path / "real.h5", real)
-    write_store(tmp_path / "test.h5", synthetic_digits(60, size=SIZE, seed=12))
-    # "generated" images with a class table in another order: matched by text, not index
-    reordered = ClassTable(list(reversed(real.classes.text)))
-    extra = synthetic_digits(60, size=SIZE, seed=13)
-    write_store(tmp_path / "gen.h5", GlyphSet(extra.images, 9 - extra.labels, reordered, ["generated:x"], extra.source_ids, {}))
-    result = run_cond_lsgan("evaluate", "augment", "--real", tmp_path / "real.h5", "--generated", tmp_path / "gen.h5",
-                            "--test", tmp_path / "test.h5", "--out", tmp_path / "aug.json", "--seeds", "0-1", "--steps", "30",
-                            "--device", "cpu")
-    assert result.returncode == 0, result.stderr
-    assert "estimated run time" in result.stderr
-    report = json.loads((tmp_path / "aug.json").read_text(encoding="utf-8"))
-    assert [run["seed"] for run in report["runs"]] == [0, 1]
-    assert report["real_images"] == 120 and report["generated_images"] == 60 and report["test_images"] == 60
-    for run in report["runs"]:
-        assert run["difference"] == pytest.approx(run["augmented"]["top1"] - run["real"]["top1"], abs=1e-5)
-    assert report["difference"]["mean"] == pytest.approx(np.mean([r["difference"] for r in report["runs"]]), abs=1e-5)
 
 
 @pytest.mark.parametrize("make_args, fragments", [

@@ -183,11 +183,14 @@ def default_steps(count: int) -> int:
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, steps: int, seed: int = 0,
                      device: torch.device | str = "cpu", augment: bool = True, label: str = "judge",
-                     channels: int = 16, feature_dim: int = 128, runs_after: int = 0) -> Judge:
+                     channels: int = 16, feature_dim: int = 128, runs_after: int = 0,
+                     extra: tuple[np.ndarray, np.ndarray] | None = None, extra_share: float = 0.0) -> Judge:
     """Train a Judge on uint8 images (N, H, W) with labels in [0, num_classes); returns it in eval mode.
 
-    `runs_after`: how many more trainings like this one the caller will run, so that the
-    printed run-time estimate covers them too.
+    `extra`: more (images, labels), e.g. generated glyphs, of which each batch holds
+    round(extra_share * batch), the rest drawn from `images`; the share is then what the
+    caller states, whatever the two sets' sizes. `runs_after`: how many more trainings like
+    this one the caller will run, so that the printed run-time estimate covers them too.
     """
     if steps < 1:
         raise InputError(f"--steps must be positive, got {steps}")
@@ -205,13 +208,22 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, s
     model.train()
     started = time.perf_counter()
     batch = min(BATCH, len(data))
+    extra_batch = round(extra_share * batch) if extra is not None else 0
+    if extra is not None:
+        extra_data = torch.from_numpy(np.ascontiguousarray(extra[0])).to(device)
+        extra_targets = torch.from_numpy(np.asarray(extra[1], dtype=np.int64)).to(device)
     for step in range(1, steps + 1):
-        picked = torch.randint(0, len(data), (batch,), generator=rng, device=device)
-        x = data[picked].unsqueeze(1).float() / 255.0
+        picked = torch.randint(0, len(data), (batch - extra_batch,), generator=rng, device=device)
+        images_now, labels_now = data[picked], targets[picked]
+        if extra_batch:
+            picked_extra = torch.randint(0, len(extra_data), (extra_batch,), generator=rng, device=device)
+            images_now = torch.cat([images_now, extra_data[picked_extra]])
+            labels_now = torch.cat([labels_now, extra_targets[picked_extra]])
+        x = images_now.unsqueeze(1).float() / 255.0
         if augment:
             x = augment_batch(x, rng)
         _, logits = model(x)
-        loss = F.cross_entropy(logits, targets[picked], label_smoothing=0.1)
+        loss = F.cross_entropy(logits, labels_now, label_smoothing=0.1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
