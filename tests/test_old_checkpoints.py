@@ -3,6 +3,7 @@ the models) still load, generate and resume: state dicts never depended on the l
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,8 +34,8 @@ def test_a_checkpoint_without_fast_paths_generates_and_resumes_as_before(digits2
     new_loaded, old_loaded = LoadedGenerator(first.checkpoint, device="cpu"), LoadedGenerator(old, device="cpu")
     assert old_loaded.config.train.fast_paths  # the default for a run that did not say
     z, labels = new_loaded.generator.sample_z(4, torch.Generator().manual_seed(0)), torch.arange(4)
-    with torch.no_grad():
-        assert torch.equal(old_loaded.generator(z, labels), new_loaded.generator(z, labels))
+    # through render, in the precision a user gets (bf16 weights where the CPU has bf16)
+    assert np.array_equal(old_loaded.render(z, labels), new_loaded.render(z, labels))
 
     as_written_before_fast_paths(first.checkpoint, first.checkpoint)  # the run folder as the previous version left it
     resumed = train(config, digits28, tmp_path / "resumed", resume="auto")  # continues from it to step 4
