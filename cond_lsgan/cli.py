@@ -7,6 +7,7 @@
     cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
     cond-lsgan audit STORE --judge J [--report R.json] [--out CLEAN.h5] [--sheet flagged.png]
     cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
+    cond-lsgan report RUN [--evaluation REPORT.json] --out report.html
 
 Bad input (missing file, config typo, wrong store) prints one line and exits with 2, and
 so does an output that is one of the command's inputs (`check_outputs_apart`, before any
@@ -86,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--outlier-z", type=float, default=4.0, metavar="Z",
                        help="outlier: robust z of the distance to the class's median features above Z (default 4)")
     audit.add_argument("--device", default="auto")
+
+    report = commands.add_parser("report", help="one self-contained HTML page of a run: config, curves, grids, evaluation")
+    report.add_argument("run", metavar="RUN", help="run folder (the --out of train); it may still be training")
+    report.add_argument("--evaluation", metavar="REPORT", help="JSON report of evaluate generator (its .png beside it is shown too)")
+    report.add_argument("--out", required=True, help="HTML file to write")
     return parser
 
 
@@ -173,6 +179,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--seed", type=int, default=0)
     generator.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     generator.add_argument("--device", default="auto")
+    generator.add_argument("--html", metavar="PAGE", help="also write the report as one self-contained HTML page")
     augment = kinds.add_parser("augment", help="do generated images help a classifier on held-out data more than jitter does?")
     augment.add_argument("--real", required=True, help="real training glyph store")
     augment.add_argument("--generated", required=True, help="generated glyph store (cond-lsgan generate)")
@@ -192,6 +199,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     mog.add_argument("--out", required=True, help="folder for per-seed results, summary.json and compare.png")
     mog.add_argument("--config", default=str(shipped_config("mog8.toml")),
                      help="TOML config (default: the shipped configs/mog8.toml, the paper's settings)")
+    mog.add_argument("--html", metavar="PAGE", help="also write the summary and figures as one self-contained HTML page")
     mog.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.steps=2000")
 
 
@@ -201,7 +209,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     picture = [scoring.picture_path(args.out)] if args.evaluation == "generator" else []
     check_outputs_apart({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
-                        {"--out": [args.out, *picture]})
+                        {"--out": [args.out, *picture], "--html": getattr(args, "html", None)})
     for option in ("data", "real", "generated", "test"):  # the stores this command reads
         if getattr(args, option, None) is not None:
             probe_store(getattr(args, option))
@@ -210,6 +218,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     elif args.evaluation == "generator":
         scoring.evaluate_generator(args.checkpoint, args.judge, args.data, args.out, per_class=args.per_class, n=args.n,
                                    chars=args.chars, seed=args.seed, device=args.device, weights=args.weights)
+        if args.html:
+            from .report.evaluation import write_evaluation_page
+
+            print(f"wrote {write_evaluation_page(args.out, args.html)}")
     else:
         augment.augment_experiment(args.real, args.generated, args.test, args.out, parse_seeds(args.seeds),
                                    steps=args.steps, device=args.device, generated_share=args.generated_share)
@@ -234,14 +246,26 @@ def _experiment(args: argparse.Namespace) -> None:
     from .evaluation.mog import mog_config, output_files, run_mog
 
     check_outputs_apart({"--config": args.config},
-                        {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))]})
+                        {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))], "--html": args.html})
     config = mog_config(args.config, args.overrides, args.loss)
     run_mog(config, parse_seeds(args.seeds), args.out)
     print(f"wrote {Path(args.out) / args.loss} and the summary {Path(args.out) / 'summary.json'}, figure {Path(args.out) / 'compare.png'}")
+    if args.html:
+        from .report.mog_page import write_mog_page
+
+        print(f"wrote {write_mog_page(args.out, args.html)}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report.run_report import write_run_report
+
+    evaluation = [args.evaluation, Path(args.evaluation).with_suffix(".png")] if args.evaluation else None  # the report, its picture
+    check_outputs_apart({"RUN": [Path(args.run) / name for name in RUN_FILES], "--evaluation": evaluation}, {"--out": args.out})
+    print(f"wrote {write_run_report(args.run, args.out, args.evaluation)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"train": _train, "sample": _sample, "generate": _generate, "demo": _demo, "evaluate": _evaluate,
-                "experiment": _experiment, "audit": _audit}
+                "experiment": _experiment, "audit": _audit, "report": _report}
     return run_cli(lambda: handlers[args.command](args), prog="cond-lsgan")

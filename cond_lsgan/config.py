@@ -72,6 +72,7 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive steps with a non-finite loss (each such update skipped) before the run stops with an error
     augment: str = ""  # differentiable augmentation of every image D sees (augment.py): "", "translation", "cutout", "translation,cutout"
     memory_check: bool = True  # refuse, before allocating, a run whose estimated memory exceeds what the device has (memory.py); false: try anyway
+    tensorboard: bool = False  # also write losses, images/s, bad steps and sample grids as TensorBoard events in <run>/tensorboard (needs the tensorboard extra)
 
 
 @dataclass

@@ -8,6 +8,7 @@ step, EMA) -> at intervals, metrics, sample grids and checkpoints in the run fol
     <run>/log.txt              the plain log lines
     <run>/samples/step_*.png   grids from a fixed noise batch, EMA generator
     <run>/checkpoints/step_*.pt
+    <run>/tensorboard/         the metrics and grids as TensorBoard events (train.tensorboard, tensorboard_log.py)
     <run>/.lock                who is training in this folder (run_folder.py)
 
 One step is a `TrainingStep` (step.py); this module adds data, files, signals and logs.
@@ -58,6 +59,7 @@ from .run_folder import CONFIG_FILE, LOG_FILE, METRICS_FILE, RunLock
 from .runtime import precision_name, resolve_device
 from .shared import InputError, atomic_output, image_grid, read_store, save_png
 from .step import TrainingStep
+from .tensorboard_log import RunBoard, require_tensorboard
 
 
 LOWER = "lower train.lr_g and train.lr_d or check the data and the loss settings"
@@ -80,6 +82,8 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
     """
     ranks = distributed.from_environment()
     distributed.per_rank_batch(config.train.batch_size, ranks)  # checked before any rank waits for the others
+    if config.train.tensorboard:
+        require_tensorboard()  # on every rank, before any waits for the others or the run folder is made
     device = distributed.rank_device(resolve_device(config.train.device), ranks)
     # Rank 0 holds the run folder's lock (run_folder.py) from before it reads a checkpoint until the run ends.
     with RunLock(run_dir, enabled=ranks.main) as lock, distributed.process_group(ranks, device), _StopSignals() as signals:
@@ -117,7 +121,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     if ranks.main:  # rank 0 alone writes the run folder
         with atomic_output(run_dir / CONFIG_FILE) as temporary:  # atomic: a restarted rank may be reading it
             temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    log = _Logger(run_dir, settings.steps, step, enabled=ranks.main)
+    log = _Logger(run_dir, settings.steps, step, enabled=ranks.main, tensorboard=settings.tensorboard)
     for note in [*notes, *resume_notes]:
         log.line(note)
     origin = f"resuming from {resume_from}" if resume_from else "starting"
@@ -187,7 +191,9 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
             if ranks.main and (step % settings.sample_every == 0 or final):
                 with torch.no_grad():
                     grid = model_to_pixels(trainer.generator_ema(grid_z, grid_labels), generator.output_range)
-                save_png(image_grid(grid.cpu().numpy(), grid_captions, columns), run_dir / "samples" / f"step_{step:07d}.png")
+                picture = image_grid(grid.cpu().numpy(), grid_captions, columns)
+                save_png(picture, run_dir / "samples" / f"step_{step:07d}.png")
+                log.board.grid(step, picture)
             if not trainer.skipped and (step % settings.checkpoint_every == 0 or final or stop):
                 problem = trainer.unusable_weights(grid_z, grid_labels)
                 if max_over_ranks(int(problem is not None), ranks, device):  # every rank stops alike
@@ -241,10 +247,12 @@ class _StopSignals:
 
 
 class _Logger:
-    """Progress bar on a terminal, plain lines otherwise; metrics.jsonl and log.txt always (rank 0 only: others pass enabled=False)."""
+    """Progress bar on a terminal, plain lines otherwise; metrics.jsonl and log.txt always, TensorBoard events if asked
+    (rank 0 only: others pass enabled=False)."""
 
-    def __init__(self, run_dir: Path, total: int, start: int, enabled: bool = True) -> None:
+    def __init__(self, run_dir: Path, total: int, start: int, enabled: bool = True, tensorboard: bool = False) -> None:
         self.enabled = enabled
+        self.board = RunBoard(run_dir, start, enabled=enabled and tensorboard)
         if not enabled:
             return
         self.metrics_file = open(run_dir / METRICS_FILE, "a", encoding="utf-8")
@@ -270,6 +278,7 @@ class _Logger:
                   "images_per_s": round(steps * batch_size / max(now - self.last_time, 1e-9), 1), "time": round(time.time(), 3)}
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
+        self.board.metrics(record)
         self.last_time, self.last_step = now, step
         if self.bar:
             self.bar.set_postfix_str(f"d={d_loss:.4f}, g={g_loss:.4f}, img_s={record['images_per_s']:.0f}" if good_steps else "bad steps")
@@ -283,6 +292,7 @@ class _Logger:
             self.bar.update(step - self.bar.n)
 
     def close(self) -> None:
+        self.board.close()
         if not self.enabled:
             return
         if self.bar:

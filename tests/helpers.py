@@ -63,10 +63,11 @@ def write_tiny_store(path: Path, count: int = 12, size: int = 8, classes: tuple[
     return images, labels
 
 
-def run_module(module: str, *args: str | os.PathLike, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m MODULE ARGS` in a fresh process, importable whether installed or not."""
+def run_module(module: str, *args: str | os.PathLike, cwd: Path | None = None, timeout: float = 300,
+               extra_path: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m MODULE ARGS` in a fresh process, importable whether installed or not (`extra_path` first on its path)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path and str(extra_path), str(REPO_ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout,
@@ -90,3 +91,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragm
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def torchrun(*args: object, nproc: int = 2, launcher: tuple[str, ...] = (), path: tuple[str, ...] = (),
+             timeout: float = 240) -> subprocess.CompletedProcess:
+    """`python -m torch.distributed.run --standalone` (a free rendezvous port of its own) running `cond_lsgan ARGS`."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*path, str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *launcher,
+               "-m", "cond_lsgan", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)

@@ -7,9 +7,6 @@ computes on the whole batch, up to float summation order (see `assert_same_train
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,23 +20,13 @@ from cond_lsgan.models import build_models
 from cond_lsgan.training import train
 from data_tools.errors import InputError
 from data_tools.store import read_store
-from helpers import REPO_ROOT, TINY_PAPER28
+from helpers import REPO_ROOT, TINY_PAPER28, torchrun
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28 (conditional, no dropout)
 TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.ema_decay=0.9", "train.grid_size=8",
         "train.log_every=2", "train.sample_every=4", "train.checkpoint_every=2", "train.keep_checkpoints=3"]
 STEPS = 4
 LR = 2e-4  # the demo's learning rate, for G and D
-
-
-def torchrun(*args: object, nproc: int = 2, launcher: tuple[str, ...] = (), path: tuple[str, ...] = (),
-             timeout: float = 240) -> subprocess.CompletedProcess:
-    """`python -m torch.distributed.run --standalone` (a free rendezvous port of its own) running `cond_lsgan ARGS`."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*path, str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *launcher,
-               "-m", "cond_lsgan", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
