@@ -205,9 +205,9 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from .evaluation import augment, judge, scoring
-    from .evaluation.common import parse_seeds
+    from .evaluation.common import parse_seeds, picture_path
 
-    picture = [scoring.picture_path(args.out)] if args.evaluation == "generator" else []
+    picture = [picture_path(args.out)] if args.evaluation == "generator" else []
     check_outputs_apart({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
                         {"--out": [args.out, *picture], "--html": getattr(args, "html", None)})
     for option in ("data", "real", "generated", "test"):  # the stores this command reads
@@ -257,9 +257,10 @@ def _experiment(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    from .evaluation.common import picture_path
     from .report.run_report import write_run_report
 
-    evaluation = [args.evaluation, Path(args.evaluation).with_suffix(".png")] if args.evaluation else None  # the report, its picture
+    evaluation = [args.evaluation, picture_path(args.evaluation)] if args.evaluation else None  # the report, its picture
     check_outputs_apart({"RUN": [Path(args.run) / name for name in RUN_FILES], "--evaluation": evaluation}, {"--out": args.out})
     print(f"wrote {write_run_report(args.run, args.out, args.evaluation)}")
 

@@ -71,6 +71,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def picture_path(out: str | Path) -> Path:
+    """The picture of the best and worst classes that `evaluate generator` writes beside its report: <out>.png."""
+    return Path(out).with_suffix(".png")
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 90:

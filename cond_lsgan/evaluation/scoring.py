@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..generate import LoadedGenerator, select_classes
 from ..shared import InputError, image_grid, read_store, save_png
-from .common import class_mapping, format_duration, write_json
+from .common import class_mapping, format_duration, picture_path, write_json
 from .judge import JudgeOutputs, judge_outputs, load_judge
 from .metrics import (COLLAPSE_RATIO, COPY_RMS, class_balance, frechet_distance_of, mean_pairwise_distance,
                       nearest_distances, pixel_rms)
@@ -137,11 +137,6 @@ def evaluate_generator(checkpoint: str | Path, judge_path: str | Path, data: str
     save_png(best_and_worst(per_class, groups, generated, real_classes, real_images), picture)
     print(summary_text(report) + f"; wrote {out} and {picture}")
     return report
-
-
-def picture_path(out: str | Path) -> Path:
-    """The picture of the best and worst classes, beside the report: <out>.png."""
-    return Path(out).with_suffix(".png")
 
 
 def _estimate_seconds(loaded: LoadedGenerator, judge, labels: list[int] | None, generated: int, real: int,

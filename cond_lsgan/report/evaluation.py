@@ -14,6 +14,7 @@ import math
 from html import escape
 from pathlib import Path
 
+from ..evaluation.common import picture_path
 from ..shared import InputError
 from .page import html_page, notes, picture, section, table, write_page
 from .svg import scatter_chart
@@ -38,7 +39,7 @@ def load_evaluation(path: str | Path) -> tuple[dict, bytes | None]:
     if not (isinstance(rows, list) and all(isinstance(row, dict) and "class" in row and "readability" in row for row in rows)
             and "readability" in report):
         raise InputError(f"{path}: not a report of cond-lsgan evaluate generator (it has no per_class readability)")
-    beside = path.with_suffix(".png")  # where evaluate generator puts its picture (scoring.picture_path)
+    beside = picture_path(path)
     return report, beside.read_bytes() if beside.is_file() else None
 
 
