@@ -5,6 +5,7 @@
     cond-lsgan generate --checkpoint CKPT --n N --out gen.h5
     cond-lsgan demo [--out DIR]
     cond-lsgan evaluate train-judge|generator|augment ...   (see cond_lsgan/evaluation)
+    cond-lsgan styles --checkpoint CKPT --data STORE --out styles.pt [--sources A B] [--sheet fit.png]
     cond-lsgan audit STORE --judge J [--report R.json] [--out CLEAN.h5] [--sheet flagged.png]
     cond-lsgan experiment mog --loss lsgan|bce --seeds 0-9 --out DIR [key=value ...]
     cond-lsgan report RUN [--evaluation REPORT.json] --out report.html
@@ -69,12 +70,24 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--min-confidence", type=float, metavar="P",
                           help="with --judge: the judge's probability of the label must be at least P (e.g. 0.5)")
     generate.add_argument("--max-rounds", type=int, default=10, help="with --judge: rounds of redrawing rejected glyphs (default 10)")
+    generate.add_argument("--styles", help="styles file (cond-lsgan styles): draw each glyph's noise between two fitted styles")
     _add_sampling_options(generate)
 
     demo = commands.add_parser("demo", help="train a small model end to end on built-in data and write a grid")
     demo.add_argument("--out", default="cond-lsgan-demo", help="folder for everything the demo writes")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
     _add_evaluation_commands(commands)
+
+    styles = commands.add_parser("styles", help="fit one noise vector per font face of a store, for generate --styles")
+    styles.add_argument("--checkpoint", required=True, help="the checkpoint that will generate with these styles")
+    styles.add_argument("--data", required=True, help="glyph store whose faces (sources) to fit")
+    styles.add_argument("--out", required=True, help="styles file to write (.pt)")
+    styles.add_argument("--sources", nargs="+", metavar="NAME", help="fit only these sources (default: every source with glyphs)")
+    styles.add_argument("--glyphs-per-source", type=int, default=32, help="glyphs of each face one style must draw (default 32)")
+    styles.add_argument("--steps", type=int, default=200, help="Adam steps per face (default 200)")
+    styles.add_argument("--seed", type=int, default=0)
+    styles.add_argument("--sheet", help="PNG: each face's real glyphs above what its fitted style draws")
+    styles.add_argument("--device", default="auto")
 
     audit = commands.add_parser("audit", help="flag glyphs a judge reads as another class, and outliers of their class")
     audit.add_argument("store", help="glyph store to audit")
@@ -142,13 +155,13 @@ def _sample(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from .generate import generate_pngs, generate_store
 
-    check_outputs_apart({"--checkpoint": args.checkpoint, "--judge": args.judge}, {"--out": args.out})
+    check_outputs_apart({"--checkpoint": args.checkpoint, "--judge": args.judge, "--styles": args.styles}, {"--out": args.out})
     per_class = args.per_class if args.per_class is not None else args.n
     write = generate_pngs if args.format == "png" else generate_store
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
                   seed=args.seed, batch_size=args.batch_size, truncation=args.truncation, device=args.device,
                   weights=args.weights, precision=args.precision, judge=args.judge, min_confidence=args.min_confidence,
-                  max_rounds=args.max_rounds)
+                  max_rounds=args.max_rounds, styles=args.styles)
     print(f"wrote {count} generated images to {args.out}")
 
 
@@ -182,7 +195,8 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--html", metavar="PAGE", help="also write the report as one self-contained HTML page")
     augment = kinds.add_parser("augment", help="do generated images help a classifier on held-out data more than jitter does?")
     augment.add_argument("--real", required=True, help="real training glyph store")
-    augment.add_argument("--generated", required=True, help="generated glyph store (cond-lsgan generate)")
+    augment.add_argument("--generated", required=True, nargs="+", metavar="STORE",
+                         help="generated glyph store(s) (cond-lsgan generate); several are compared in one run")
     augment.add_argument("--test", required=True, help="test glyph store (e.g. held-out fonts)")
     augment.add_argument("--out", required=True, help="report (.json)")
     augment.add_argument("--seeds", default="0-2", help="classifier seeds, e.g. 0-2 (default)")
@@ -211,8 +225,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     check_outputs_apart({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
                         {"--out": [args.out, *picture], "--html": getattr(args, "html", None)})
     for option in ("data", "real", "generated", "test"):  # the stores this command reads
-        if getattr(args, option, None) is not None:
-            probe_store(getattr(args, option))
+        value = getattr(args, option, None)
+        for path in value if isinstance(value, list) else [] if value is None else [value]:
+            probe_store(path)
     if args.evaluation == "train-judge":
         judge.train_judge_file(args.data, args.out, steps=args.steps, seed=args.seed, device=args.device)
     elif args.evaluation == "generator":
@@ -225,6 +240,17 @@ def _evaluate(args: argparse.Namespace) -> None:
     else:
         augment.augment_experiment(args.real, args.generated, args.test, args.out, parse_seeds(args.seeds),
                                    steps=args.steps, device=args.device, generated_share=args.generated_share)
+
+
+def _styles(args: argparse.Namespace) -> None:
+    from .style_fit import fit_styles_file, summary_text
+
+    check_outputs_apart({"--checkpoint": args.checkpoint, "--data": args.data}, {"--out": args.out, "--sheet": args.sheet})
+    probe_store(args.data)
+    styles = fit_styles_file(args.checkpoint, args.data, args.out, args.sources, args.glyphs_per_source, args.steps,
+                             args.seed, args.device, args.sheet)
+    print(summary_text(styles))
+    print(f"wrote {', '.join(str(path) for path in (args.out, args.sheet) if path)}")
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -268,5 +294,5 @@ def _report(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"train": _train, "sample": _sample, "generate": _generate, "demo": _demo, "evaluate": _evaluate,
-                "experiment": _experiment, "audit": _audit, "report": _report}
+                "experiment": _experiment, "audit": _audit, "report": _report, "styles": _styles}
     return run_cli(lambda: handlers[args.command](args), prog="cond-lsgan")

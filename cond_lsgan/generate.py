@@ -7,7 +7,8 @@ character (`--chars 永和`), by index (`--classes 0,5-9`) or all of them; the o
 keeps the model's whole class table, so generated sets merge with real ones by class
 text. An unconditional model writes one class, "generated". Images are generated in
 class-major order from one noise stream seeded by `seed`, so the same arguments give
-the same images. Generation runs in the checkpoint's `train.precision` (bf16 where the
+the same images; with `--styles` (styles.py) each image's noise is drawn between two
+styles fitted to fonts instead. Generation runs in the checkpoint's `train.precision` (bf16 where the
 device has it natively, under "auto") unless a precision is given. A `--batch-size` whose
 noise, images and activations the device cannot hold is refused before any is made
 (memory.py).
@@ -38,6 +39,7 @@ from .models import build_models, model_to_pixels
 from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
 from .models.embedding import soft_labels
 from .runtime import autocast, resolve_device, resolve_precision
+from .styles import StyleSet, mixed_noise
 
 UNCONDITIONAL_CLASS = "generated"
 MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
@@ -114,6 +116,14 @@ class LoadedGenerator:
             self.dtype = resolve_precision(precision, self.device)
         if self.dtype is not None:  # None: fp32
             cast_linear_weights(self.generator, self.dtype)
+        self.styles = None  # a StyleSet (styles.py): noise drawn between its styles instead of at random
+
+    def use_styles(self, path: str | Path) -> None:
+        """Draw every later noise vector between two styles of the file at `path` (cond-lsgan styles)."""
+        styles = StyleSet.load(path)
+        styles.check_fits(self.path, self.generator.z_dim, path)
+        styles.noise = styles.noise.to(self.device)
+        self.styles = styles
 
     def check_memory(self, batch_size: int) -> None:
         """Refuse, in one line, a --batch-size this device cannot hold (memory.py), before generating anything."""
@@ -134,11 +144,15 @@ class LoadedGenerator:
         return {
             "command": command, "checkpoint": str(self.path), "checkpoint_sha256": file_digest(self.path),
             "step": self.step, "seed": seed, "weights": self.weights, "truncation": truncation,
-            "trained_classes": len(self.classes),
+            "trained_classes": len(self.classes), "styles": None if self.styles is None else self.styles.sources,
         }
 
     def noise(self, n: int, rng: torch.Generator, truncation: float | None = None) -> Tensor:
         """n noise vectors; with `truncation` T, values beyond ±T are redrawn (truncated sampling)."""
+        if self.styles is not None:
+            if truncation is not None:
+                raise InputError("--truncation and --styles do not go together: styled noise is drawn between fitted styles")
+            return mixed_noise(self.styles.noise, n, rng)
         z = self.generator.sample_z(n, rng, self.device)
         if truncation is not None:
             if not truncation >= 0.05:
@@ -220,7 +234,7 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
                    indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                    truncation: float | None = None, device: str = "auto", weights: str = "ema",
                    precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                   max_rounds: int = 10) -> int:
+                   max_rounds: int = 10, styles: str | Path | None = None) -> int:
     """Write generated images to a glyph store; returns the count.
 
     Conditional models: `per_class` images of each class chosen by `chars`, `indices`
@@ -229,7 +243,8 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     (confidence_filter.py); the per-class counts go into the store's provenance.
     """
     loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
-                                               truncation, device, weights, precision, judge, min_confidence, max_rounds)
+                                               truncation, device, weights, precision, judge, min_confidence, max_rounds,
+                                               styles)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
     if report is not None:
@@ -249,7 +264,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                   truncation: float | None = None, device: str = "auto", weights: str = "ema",
                   precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                  max_rounds: int = 10) -> int:
+                  max_rounds: int = 10, styles: str | Path | None = None) -> int:
     """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
 
     The folder is built under a temporary name and renamed when complete; an existing
@@ -259,7 +274,8 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
     loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
-                                               truncation, device, weights, precision, judge, min_confidence, max_rounds)
+                                               truncation, device, weights, precision, judge, min_confidence, max_rounds,
+                                               styles)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     try:
@@ -300,13 +316,17 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
 
 def _prepare(checkpoint: str | Path, per_class: int, chars: str | None, indices: str | None, all_classes: bool, seed: int,
              batch_size: int, truncation: float | None, device: str, weights: str, precision: str | None,
-             judge: str | Path | None, min_confidence: float | None, max_rounds: int):
+             judge: str | Path | None, min_confidence: float | None, max_rounds: int, styles: str | Path | None = None):
     """What `generate_store` and `generate_pngs` share: options checked, generator loaded, memory checked,
     then `_glyphs`. Returns (loaded generator, batches, labels, judge filter report or None)."""
     check_sampling_options(seed, batch_size)
     check_filter_options(judge, min_confidence, max_rounds)
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     labels = _labels_for(loaded, per_class, chars, indices, all_classes)
+    if styles is not None:
+        if truncation is not None:
+            raise InputError("--truncation and --styles do not go together: styled noise is drawn between fitted styles")
+        loaded.use_styles(styles)
     loaded.check_memory(batch_size)
     return loaded, *_glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
 

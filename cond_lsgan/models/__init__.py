@@ -2,7 +2,8 @@
 
 A builder takes (model config, num_classes, image_size) and returns (generator,
 discriminator). A generator has `z_dim`, `output_range` ("tanh": pixels in [-1, 1];
-"sigmoid": [0, 1]), `conditional`, `sample_z(n, generator, device)` and
+"sigmoid": [0, 1]), `conditional`, `sample_z(n, generator, device)`, `z_bounds` (the
+range sample_z draws each value from, or None when unbounded) and
 `forward(z, labels)`; a discriminator has `forward(images, labels)` returning raw scores
 (N, 1). Labels are class indices (N,) or, for conditional models, soft labels (N, C).
 `build_models` first checks that the architecture fits the data (a model of 2-D points

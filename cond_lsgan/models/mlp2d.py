@@ -45,6 +45,7 @@ class MLP2D(nn.Module):
 class MLP2DGenerator(MLP2D):
     output_range = "points"  # not images: model_to_pixels does not apply
     conditional = False
+    z_bounds = None  # sample_z draws N(0, 1): unbounded
 
     def __init__(self, z_dim: int = 256, hidden: int = HIDDEN) -> None:
         super().__init__(z_dim, hidden, 2)

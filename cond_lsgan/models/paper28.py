@@ -37,6 +37,7 @@ from .embedding import LabelConcatConv, LabelEmbedding, init_normal, scaled
 class Paper28Generator(nn.Module):
     output_range = "sigmoid"
     conditional = True
+    z_bounds = (-1.0, 1.0)  # sample_z draws U[-1, 1]
 
     def __init__(self, num_classes: int, z_dim: int = 1024, embed_dim: int = 256, image_size: int = 28, width: float = 1.0,
                  norm: str = "batch") -> None:

@@ -37,6 +37,7 @@ def init_weights(module: nn.Module) -> None:
 
 class Seed32Generator(nn.Module):
     output_range = "tanh"
+    z_bounds = None  # sample_z draws N(0, 1): unbounded
 
     def __init__(self, z_dim: int = 100, image_size: int = 32, num_classes: int = 0, embed_dim: int = 0) -> None:
         super().__init__()
