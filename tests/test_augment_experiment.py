@@ -1,9 +1,12 @@
 """`evaluate augment`: the generated share of the classifier's batches, the per-class view against a
-loop over test images, the four-arm report end to end, and bad input as one-line errors."""
+loop over test images, the report of two generated sets end to end (and the same report from one process
+per seed, combined), and bad input as one-line errors."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,11 +14,11 @@ import pytest
 import torch
 
 from cond_lsgan.cli import main
-from cond_lsgan.evaluation.augment import ARMS, per_class_view
+from cond_lsgan.evaluation.augment import arm_table, class_accuracies, per_class_view, summary_text
 from cond_lsgan.evaluation.judge import accuracy, train_classifier
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import assert_one_line_error, run_cond_lsgan
+from helpers import REPO_ROOT, assert_one_line_error, run_cond_lsgan
 
 SIZE = 16
 TINY = {"channels": 8, "feature_dim": 32}
@@ -48,8 +51,8 @@ def test_extra_images_make_the_stated_share_of_each_batch():
 def test_per_class_view_matches_a_loop_over_the_test_images():
     labels = np.array([0, 0, 1, 1, 1, 3, 3, 3, 3])  # class 2 has no test images
     rng = np.random.default_rng(0)
-    correct = {arm: [rng.random(len(labels)) < 0.5 for _ in range(3)] for arm, _, _ in ARMS}
-    view = per_class_view(correct, labels, ["a", "b", "c", "d"], "real", "real+generated", listed=1)
+    correct = {arm: [rng.random(len(labels)) < 0.5 for _ in range(3)] for arm, _, _ in arm_table(["gen.h5"])}
+    view = per_class_view(class_accuracies(correct, labels, ["a", "b", "c", "d"]), "real", "real+generated", listed=1)
     assert view["class_text"] == ["a", "b", "d"] and view["classes"] == 3
     expected = {}
     for arm in correct:
@@ -69,8 +72,18 @@ def test_per_class_view_matches_a_loop_over_the_test_images():
         assert view["most_lost"][0]["class"] == "abd"[gains.argmin()]
 
 
-@pytest.mark.slow  # the CLI in a subprocess, four classifiers for each of two seeds
-def test_augment_command_reports_four_arms_end_to_end(tmp_path):
+def test_arms_are_two_baselines_and_two_per_generated_set():
+    assert arm_table(["runs/gen.h5"]) == [("real", False, None), ("real+classical", True, None),
+                                          ("real+generated", False, 0), ("real+classical+generated", True, 0)]
+    assert [name for name, _, _ in arm_table(["a/random.h5", "a/styled.h5"])][2:] == [
+        "real+generated [random]", "real+classical+generated [random]",
+        "real+generated [styled]", "real+classical+generated [styled]"]
+    assert [(name, which) for name, _, which in arm_table(["a/gen.h5", "b/gen.h5"])][4:] == [
+        ("real+generated [2: gen]", 1), ("real+classical+generated [2: gen]", 1)]
+
+
+@pytest.mark.slow  # the CLI in a subprocess, six classifiers for each of two seeds
+def test_augment_command_reports_every_arm_of_two_generated_sets_end_to_end(tmp_path):
     real = synthetic_digits(120, size=SIZE, seed=11)
     write_store(tmp_path / "real.h5", real)
     write_store(tmp_path / "test.h5", synthetic_digits(60, size=SIZE, seed=12))
@@ -78,20 +91,24 @@ def test_augment_command_reports_four_arms_end_to_end(tmp_path):
     reordered = ClassTable(list(reversed(real.classes.text)))
     extra = synthetic_digits(60, size=SIZE, seed=13)
     write_store(tmp_path / "gen.h5", GlyphSet(extra.images, 9 - extra.labels, reordered, ["generated:x"], extra.source_ids, {}))
+    write_store(tmp_path / "more.h5", synthetic_digits(40, size=SIZE, seed=14))
     result = run_cond_lsgan("evaluate", "augment", "--real", tmp_path / "real.h5", "--generated", tmp_path / "gen.h5",
+                            tmp_path / "more.h5",
                             "--test", tmp_path / "test.h5", "--out", tmp_path / "aug.json", "--seeds", "0-1", "--steps", "30",
                             "--generated-share", "0.25", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert "estimated run time" in result.stderr
     report = json.loads((tmp_path / "aug.json").read_text(encoding="utf-8"))
-    arms = [arm for arm, _, _ in ARMS]
+    arms = ["real", "real+classical", "real+generated [gen]", "real+classical+generated [gen]",
+            "real+generated [more]", "real+classical+generated [more]"]
     assert [run["seed"] for run in report["runs"]] == [0, 1] and list(report["accuracy"]) == arms
-    assert report["generated_share"] == 0.25 and report["generated_images"] == 60 and report["test_images"] == 60
+    assert report["generated_share"] == 0.25 and report["generated_images"] == [60, 40] and report["test_images"] == 60
     for arm in arms:
         assert report["accuracy"][arm]["mean"] == pytest.approx(np.mean([run[arm]["top1"] for run in report["runs"]]), abs=JSON)
     baseline = report["baseline"]
     assert baseline == max(("real", "real+classical"), key=lambda arm: report["accuracy"][arm]["mean"])
-    for arm in ("real+generated", "real+classical+generated"):
+    assert list(report["gain_over_baseline"]) == arms[2:]
+    for arm in arms[2:]:
         differences = [run[arm]["top1"] - run[baseline]["top1"] for run in report["runs"]]
         assert report["gain_over_baseline"][arm]["mean"] == pytest.approx(np.mean(differences), abs=JSON)
         assert report["gain_over_baseline"][arm]["std"] == pytest.approx(np.std(differences, ddof=1), abs=JSON)
@@ -101,6 +118,32 @@ def test_augment_command_reports_four_arms_end_to_end(tmp_path):
     for arm in arms:
         assert np.dot(view["accuracy"][arm], counts) / counts.sum() == pytest.approx(report["accuracy"][arm]["mean"], abs=JSON)
     assert f"gain over {baseline}" in result.stdout
+    # One process per seed, combined by benchmarks/combine_augment.py: the same report as both seeds in one run.
+    for seed in (0, 1):
+        single = run_cond_lsgan("evaluate", "augment", "--real", tmp_path / "real.h5", "--generated", tmp_path / "gen.h5",
+                                tmp_path / "more.h5", "--test", tmp_path / "test.h5", "--out", tmp_path / f"s{seed}.json",
+                                "--seeds", str(seed), "--steps", "30", "--generated-share", "0.25", "--device", "cpu")
+        assert single.returncode == 0, single.stderr
+    combined = subprocess.run([sys.executable, REPO_ROOT / "benchmarks" / "combine_augment.py", tmp_path / "s0.json",
+                               tmp_path / "s1.json", "--out", tmp_path / "both.json"], capture_output=True, text=True)
+    assert combined.returncode == 0, combined.stderr
+    both = json.loads((tmp_path / "both.json").read_text(encoding="utf-8"))
+    assert summary_text(report).split("\n  gain most")[0] in combined.stdout  # its accuracy lines and per-class counts
+    for key in ("accuracy", "baseline", "gain_over_baseline", "runs", "seeds", "per_class"):
+        if key == "per_class":  # the reports hold 6 digits: classes of equal gain may come in another order
+            for listed in ("most_gained", "most_lost"):
+                for view in (both, report):
+                    view[key][listed].sort(key=lambda entry: entry["class"])
+        assert leaves(both[key]) == pytest.approx(leaves(report[key]), abs=2 * JSON), key
+
+
+def leaves(tree) -> list:
+    """The numbers of a JSON tree in order, keys and strings as they are (pytest.approx reads no nested dicts)."""
+    if isinstance(tree, dict):
+        return [item for key, value in tree.items() for item in (key, *leaves(value))]
+    if isinstance(tree, list):
+        return [item for value in tree for item in leaves(value)]
+    return [tree]
 
 
 @pytest.mark.parametrize("extra_args, fragment", [

@@ -12,7 +12,10 @@ judge's classifier with the same steps and seed, and each is tested on a third s
     real+classical+generated  both
 
 (A real set rendered with `data-tools render --augment K` bakes classical jitter into the
-file; every arm then sees it.) The report gives each arm's test accuracy over the seeds
+file; every arm then sees it.) Several generated sets (say, random noise and noise mixed
+between fitted font styles, `cond-lsgan styles`) are compared in one run: each adds its
+two arms, named `real+generated [NAME]` and `real+classical+generated [NAME]` after the
+file's name, beside the same two baselines. The report gives each arm's test accuracy over the seeds
 (mean, sd), the gain of each generated arm over the best arm without generated glyphs,
 paired by seed (its sd is that of the per-seed differences), and the per-class view:
 per-class accuracy averaged over the seeds, and which characters the best generated arm
@@ -36,66 +39,82 @@ from ..shared import InputError, read_store
 from .common import class_mapping, format_duration, spread, write_json
 from .judge import default_steps, judge_outputs, train_classifier
 
-# (name, on-the-fly jitter, generated glyphs in the batches)
-ARMS = (("real", False, False), ("real+classical", True, False),
-        ("real+generated", False, True), ("real+classical+generated", True, True))
-BASELINES = tuple(name for name, _, generated in ARMS if not generated)
-GENERATED_ARMS = tuple(name for name, _, generated in ARMS if generated)
+# (name, on-the-fly jitter); the generated arms follow, two per generated set (arm_table)
+BASELINE_ARMS = (("real", False), ("real+classical", True))
+BASELINES = tuple(name for name, _ in BASELINE_ARMS)
+# The arms of one generated set: "real+generated", "real+classical+generated" (a [NAME] after each with several sets)
+GENERATED_ARMS = ("real+generated", "real+classical+generated")
 
 
-def augment_experiment(real: str | Path, generated: str | Path, test: str | Path, out: str | Path,
+def arm_table(generated: Sequence[str | Path]) -> list[tuple[str, bool, int | None]]:
+    """(arm name, jitter, index of its generated set or None) for the baselines and two arms per generated set."""
+    names = [Path(path).stem for path in generated]
+    if len(set(names)) < len(names):  # two files of one name in different folders: tell them apart by position
+        names = [f"{index + 1}: {name}" for index, name in enumerate(names)]
+    arms = [(name, jitter, None) for name, jitter in BASELINE_ARMS]
+    for index, name in enumerate(names):
+        tag = f" [{name}]" if len(generated) > 1 else ""
+        arms += [(f"{GENERATED_ARMS[0]}{tag}", False, index), (f"{GENERATED_ARMS[1]}{tag}", True, index)]
+    return arms
+
+
+def augment_experiment(real: str | Path, generated: str | Path | Sequence[str | Path], test: str | Path, out: str | Path,
                        seeds: Sequence[int], steps: int | None = None, device: str = "auto",
                        generated_share: float = 0.5, listed_classes: int = 10) -> dict:
-    """Train the four arms for each seed, test them, write and return the report."""
+    """Train every arm for each seed, test them, write and return the report."""
+    generated = [generated] if isinstance(generated, (str, Path)) else list(generated)
     if not seeds:
         raise InputError("--seeds names no seed")
+    if not generated:
+        raise InputError("--generated names no glyph store")
     if not 0.0 < generated_share < 1.0:
         raise InputError(f"--generated-share must be between 0 and 1 (exclusive), got {generated_share}")
     started = time.perf_counter()
     device_ = resolve_device(device, "--device")
-    train_set, gen_set, test_set = read_store(real), read_store(generated), read_store(test)
-    for name, store in ((generated, gen_set), (test, test_set)):
+    train_set, test_set = read_store(real), read_store(test)
+    gen_sets = [read_store(path) for path in generated]
+    for name, store in (*zip(generated, gen_sets), (test, test_set)):
         if store.image_size != train_set.image_size:
             raise InputError(f"{name} has {store.image_size}px images but {real} has {train_set.image_size}px")
         if len(store) == 0:
             raise InputError(f"{name} holds no images")
-    gen_map = class_mapping(gen_set.classes, train_set.classes, f"the generated set {generated}", f"the real set {real}",
-                            np.unique(gen_set.labels).tolist())
+    gen_extras = [(store.images, class_mapping(store.classes, train_set.classes, f"the generated set {path}",
+                                               f"the real set {real}", np.unique(store.labels).tolist())[store.labels])
+                  for path, store in zip(generated, gen_sets)]
     test_map = class_mapping(test_set.classes, train_set.classes, f"the test set {test}", f"the real set {real}",
                              np.unique(test_set.labels).tolist())
     num_classes = len(train_set.classes)
-    gen_labels, test_labels = gen_map[gen_set.labels], test_map[test_set.labels]
+    test_labels = test_map[test_set.labels]
     steps = default_steps(len(train_set)) if steps is None else steps
-    print(f"augment: {len(train_set):,} real + {len(gen_set):,} generated training images ({generated_share:.0%} of each "
-          f"batch in the generated arms), {len(test_set):,} test images, {num_classes:,} classes; "
-          f"{len(seeds)} seed(s) x {len(ARMS)} classifiers x {steps} steps")
+    arms = arm_table(generated)
+    print(f"augment: {len(train_set):,} real + {' / '.join(f'{len(store):,}' for store in gen_sets)} generated training "
+          f"images ({generated_share:.0%} of each batch in the generated arms), {len(test_set):,} test images, "
+          f"{num_classes:,} classes; {len(seeds)} seed(s) x {len(arms)} classifiers x {steps} steps")
 
-    runs, correct = [], {name: [] for name, _, _ in ARMS}  # correct[arm][seed position]: top-1 hit per test image
+    runs, correct = [], {name: [] for name, _, _ in arms}  # correct[arm][seed position]: top-1 hit per test image
     for position, seed in enumerate(seeds):
         run = {"seed": seed}
-        for index, (arm, jitter, with_generated) in enumerate(ARMS):
+        for index, (arm, jitter, which) in enumerate(arms):
             model = train_classifier(train_set.images, train_set.labels, num_classes, steps, seed, device_, augment=jitter,
                                      label=f"seed {seed} {arm}",
-                                     runs_after=len(ARMS) * len(seeds) - 1 if position == 0 and index == 0 else 0,
-                                     extra=(gen_set.images, gen_labels) if with_generated else None,
-                                     extra_share=generated_share if with_generated else 0.0)
+                                     runs_after=len(arms) * len(seeds) - 1 if position == 0 and index == 0 else 0,
+                                     extra=None if which is None else gen_extras[which],
+                                     extra_share=0.0 if which is None else generated_share)
             best = judge_outputs(model, test_set.images).top_classes
             correct[arm].append(best[:, 0] == test_labels)
             run[arm] = {"top1": float(correct[arm][-1].mean()),
                         "top5": float((best[:, :5] == test_labels[:, None]).any(axis=1).mean())}
         runs.append(run)
-        print(f"seed {seed}: test accuracy " + ", ".join(f"{arm} {run[arm]['top1']:.2%}" for arm, _, _ in ARMS))
+        print(f"seed {seed}: test accuracy " + ", ".join(f"{arm} {run[arm]['top1']:.2%}" for arm, _, _ in arms))
 
-    accuracy = {arm: spread([run[arm]["top1"] for run in runs]) for arm, _, _ in ARMS}
-    baseline = max(BASELINES, key=lambda arm: accuracy[arm]["mean"])
-    gains = {arm: spread([run[arm]["top1"] - run[baseline]["top1"] for run in runs]) for arm in GENERATED_ARMS}
-    best_generated = max(GENERATED_ARMS, key=lambda arm: gains[arm]["mean"])
+    accuracy, baseline, gains, best_generated = compare_arms(runs, [arm for arm, _, _ in arms])
     report = {
-        "real": str(real), "generated": str(generated), "test": str(test), "steps": steps, "seeds": list(seeds),
-        "generated_share": generated_share, "classes": num_classes, "real_images": len(train_set),
-        "generated_images": len(gen_set), "test_images": len(test_set),
+        "real": str(real), "generated": [str(path) for path in generated], "test": str(test), "steps": steps,
+        "seeds": list(seeds), "generated_share": generated_share, "classes": num_classes, "real_images": len(train_set),
+        "generated_images": [len(store) for store in gen_sets], "test_images": len(test_set),
         "accuracy": accuracy, "baseline": baseline, "gain_over_baseline": gains,
-        "per_class": per_class_view(correct, test_labels, train_set.classes.text, baseline, best_generated, listed_classes),
+        "per_class": per_class_view(class_accuracies(correct, test_labels, train_set.classes.text), baseline,
+                                    best_generated, listed_classes),
         "runs": runs, "seconds": time.perf_counter() - started,
     }
     write_json(report, out)
@@ -104,9 +123,18 @@ def augment_experiment(real: str | Path, generated: str | Path, test: str | Path
     return report
 
 
-def per_class_view(correct: dict[str, list[np.ndarray]], test_labels: np.ndarray, class_text: Sequence[str],
-                   baseline: str, compared: str, listed: int) -> dict:
-    """Per-class test accuracy of every arm (mean over seeds) and the classes `compared` gains or loses most."""
+def compare_arms(runs: list[dict], arms: Sequence[str]) -> tuple[dict, str, dict, str]:
+    """From per-seed runs: each arm's accuracy spread, the best arm without generated glyphs (the baseline),
+    each other arm's gain over it paired by seed, and the arm with the largest mean gain."""
+    accuracy = {arm: spread([run[arm]["top1"] for run in runs]) for arm in arms}
+    baseline = max(BASELINES, key=lambda arm: accuracy[arm]["mean"])
+    gains = {arm: spread([run[arm]["top1"] - run[baseline]["top1"] for run in runs]) for arm in arms if arm not in BASELINES}
+    return accuracy, baseline, gains, max(gains, key=lambda arm: gains[arm]["mean"])
+
+
+def class_accuracies(correct: dict[str, list[np.ndarray]], test_labels: np.ndarray,
+                     class_text: Sequence[str]) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The classes with test images, and per arm their test accuracy averaged over the seeds."""
     present = np.unique(test_labels)
     counts = np.bincount(test_labels, minlength=len(class_text))[present]
 
@@ -114,32 +142,37 @@ def per_class_view(correct: dict[str, list[np.ndarray]], test_labels: np.ndarray
         hits = np.mean([np.bincount(test_labels, weights=hit, minlength=len(class_text)) for hit in correct[arm]], axis=0)
         return hits[present] / counts
 
-    per_arm = {arm: class_accuracy(arm) for arm in correct}
+    return [class_text[index] for index in present], {arm: class_accuracy(arm) for arm in correct}
+
+
+def per_class_view(classes: tuple[list[str], dict[str, np.ndarray]], baseline: str, compared: str, listed: int) -> dict:
+    """Per-class test accuracy of every arm (class_accuracies) and the classes `compared` gains or loses most."""
+    class_text, per_arm = classes
     gain = per_arm[compared] - per_arm[baseline]
     order = np.argsort(-gain, kind="stable")
 
     def entries(rows: Sequence[int]) -> list[dict]:
-        return [{"class": class_text[present[row]], "gain": float(gain[row]), baseline: float(per_arm[baseline][row]),
+        return [{"class": class_text[row], "gain": float(gain[row]), baseline: float(per_arm[baseline][row]),
                  compared: float(per_arm[compared][row])} for row in rows]
 
     gained = [row for row in order[:listed] if gain[row] > 0]
     lost = [row for row in order[::-1][:listed] if gain[row] < 0]
 
-    return {"compared": compared, "baseline": baseline, "classes": len(present),
+    return {"compared": compared, "baseline": baseline, "classes": len(class_text),
             "gaining": int((gain > 0).sum()), "losing": int((gain < 0).sum()), "unchanged": int((gain == 0).sum()),
-            "most_gained": entries(gained), "most_lost": entries(lost),
-            "class_text": [class_text[index] for index in present],
-            "accuracy": {arm: values.tolist() for arm, values in per_arm.items()}}
+            "most_gained": entries(gained), "most_lost": entries(lost), "class_text": list(class_text),
+            "accuracy": {arm: np.asarray(values).tolist() for arm, values in per_arm.items()}}
 
 
 def summary_text(report: dict) -> str:
     """The arms' accuracies, each generated arm's gain and the per-class counts, as lines to print."""
     seeds = len(report["seeds"])
     lines = [f"test accuracy over {seeds} seed(s), mean ± sd:"]
+    width = max(map(len, report["accuracy"]))
     for arm, value in report["accuracy"].items():
         gain = report["gain_over_baseline"].get(arm)
         extra = f"   gain over {report['baseline']}: {gain['mean']:+.2%} ± {gain['std']:.2%}" if gain else ""
-        lines.append(f"  {arm:<26} {value['mean']:.2%} ± {value['std']:.2%}{extra}")
+        lines.append(f"  {arm:<{width}} {value['mean']:.2%} ± {value['std']:.2%}{extra}")
     view = report["per_class"]
     lines.append(f"per class, {view['compared']} against {view['baseline']}: {view['gaining']} of {view['classes']} gain, "
                  f"{view['losing']} lose, {view['unchanged']} unchanged")
