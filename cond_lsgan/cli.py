@@ -94,11 +94,16 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--judge", required=True, help="judge file (evaluate train-judge), best trained on other glyphs")
     audit.add_argument("--report", help="report of every flagged glyph and every source (.json)")
     audit.add_argument("--out", help="write the store without its flagged glyphs here (.h5)")
-    audit.add_argument("--sheet", help="PNG of the flagged glyphs, captioned label>read (misread) or label? (outlier)")
+    audit.add_argument("--sheet", help="PNG of the flagged glyphs, captioned 'label drawn as read' (traditional), label>read "
+                                       "(misread) or label? (outlier)")
     audit.add_argument("--min-confidence", type=float, default=0.9, metavar="P",
                        help="misread: the judge reads another class with probability >= P (default 0.9)")
     audit.add_argument("--outlier-z", type=float, default=4.0, metavar="Z",
                        help="outlier: robust z of the distance to the class's median features above Z (default 4)")
+    audit.add_argument("--traditional-odds", type=float, default=None, metavar="R",
+                       help="traditional: the judge gives a traditional form of the label R times the label's probability, "
+                            "or reads it with --min-confidence (default 10; needs a judge trained on a store rendered "
+                            "with data-tools render --with-traditional)")
     audit.add_argument("--device", default="auto")
 
     report = commands.add_parser("report", help="one self-contained HTML page of a run: config, curves, grids, evaluation")
@@ -260,7 +265,7 @@ def _audit(args: argparse.Namespace) -> None:
                         {"--report": args.report, "--out": args.out, "--sheet": args.sheet})
     probe_store(args.store)
     report = audit_store(args.store, args.judge, args.report, args.out, args.sheet, args.min_confidence, args.outlier_z,
-                         args.device)
+                         args.device, args.traditional_odds)
     print(summary_text(report))
     written = [path for path in (args.report, args.out, args.sheet if report["flagged"] else None) if path]
     if written:

@@ -11,7 +11,7 @@ the dataset side the GAN side relies on:
     make_parent_folder
     ClassTable, GlyphSet,          the glyph store: class table, images in memory, writer, reader
     StoreWriter, read_store,
-    MAX_IMAGE_SIZE
+    MAX_IMAGE_SIZE, check_traditional_of  (and the traditional_of map of a store: render --with-traditional)
     probe_store                    a store from outside checked in a child process, before any
                                    thread exists (the CLI calls it on --data and the like)
     fraction_mask                  the seeded per-class hold-out that `data-tools split` uses
@@ -27,10 +27,10 @@ from data_tools.paths import check_outputs_apart
 from data_tools.probe import probe_store
 from data_tools.render import format_report, render_glyphs, resolve_faces
 from data_tools.split import fraction_mask
-from data_tools.store import MAX_IMAGE_SIZE, ClassTable, GlyphSet, StoreWriter, read_store
+from data_tools.store import MAX_IMAGE_SIZE, ClassTable, GlyphSet, StoreWriter, check_traditional_of, read_store
 
 __all__ = [
     "InputError", "run_cli", "check_outputs_apart", "atomic_output", "make_parent_folder", "write_error", "ClassTable", "GlyphSet",
     "StoreWriter", "read_store", "MAX_IMAGE_SIZE", "probe_store", "fraction_mask", "image_grid", "save_png", "render_glyphs",
-    "resolve_faces", "format_report",
+    "resolve_faces", "format_report", "check_traditional_of",
 ]

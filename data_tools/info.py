@@ -43,8 +43,12 @@ def format_report(summary: StoreSummary, labels: np.ndarray, source_ids: np.ndar
         f"classes:      {len(classes):,}: {shown}",
         f"per class:    min {per_class.min():,}, median {_median(per_class)}, max {per_class.max():,}"
         + (f"; {np.count_nonzero(per_class == 0):,} classes have no samples" if per_class.min() == 0 else ""),
-        f"sources:      {len(summary.sources):,}",
     ]
+    if summary.traditional_of:
+        pairs = [f"{form} of {'/'.join(simplified)}" for form, simplified in summary.traditional_of.items()]
+        lines.append(f"traditional:  {len(pairs):,} classes are traditional forms of others: {', '.join(pairs[:SHOWN_CLASSES // 2])}"
+                     + (f", ... ({len(pairs) - SHOWN_CLASSES // 2} more)" if len(pairs) > SHOWN_CLASSES // 2 else ""))
+    lines.append(f"sources:      {len(summary.sources):,}")
     for name, count in list(zip(summary.sources, per_source))[:SHOWN_SOURCES]:
         lines.append(f"  {count:>10,}  {name}")
     if len(summary.sources) > SHOWN_SOURCES:

@@ -10,6 +10,12 @@ unambiguous). Inputs that mean different things by one name should be renamed fi
 
 Images are not resized: inputs of different image sizes are an error. The provenance lists
 each input with its own provenance, so a merged file still says what made every part.
+
+The inputs' `traditional_of` maps (`render --with-traditional`) are united: a class is a
+traditional form of every simplified class any input says it is, so merging a store
+with traditional classes and one without (or with another charset's) keeps them all.
+That a character is a traditional form of another is a fact about the characters, not
+about one store, so two maps never contradict each other.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class MergeSummary:
     classes: int
     sources: int
     inputs: list[tuple[Path, int]]  # (path, images) per input
+    traditional: int = 0  # classes the merged store records as traditional forms of others
 
 
 class _Union:
@@ -90,9 +97,15 @@ def merge_stores(
         ],
     }
     table = ClassTable(classes.names, classes.values)
-    with StoreWriter(out, first.image_size, table, sources.names, provenance, compression) as writer:
+    traditional_of: dict[str, list[str]] = {}
+    for summary in summaries:
+        for form, simplified in summary.traditional_of.items():
+            traditional_of[form] = list(dict.fromkeys(traditional_of.get(form, []) + simplified))
+    with StoreWriter(out, first.image_size, table, sources.names, provenance, compression,
+                     traditional_of=traditional_of) as writer:
         for summary, label_map, source_map in zip(summaries, label_maps, source_maps):
             for images, labels, source_ids in iter_batches(summary.path):
                 writer.append(images, label_map[labels], source_map[source_ids])
         count = writer.count
-    return MergeSummary(Path(out), count, len(table), len(sources.names), [(s.path, s.num_images) for s in summaries])
+    return MergeSummary(Path(out), count, len(table), len(sources.names), [(s.path, s.num_images) for s in summaries],
+                        len(traditional_of))

@@ -72,7 +72,7 @@ def probe_store(path: str | os.PathLike, seconds: float = PROBE_SECONDS) -> Stor
     if "error" in found:
         raise StoreError(found["error"])
     return StoreSummary(path, found["num_images"], found["image_size"], ClassTable(**found["classes"]),
-                        found["sources"], found["provenance"], found["compression"])
+                        found["sources"], found["provenance"], found["compression"], found["traditional_of"])
 
 
 def _check_in_child(path: Path, pipe: int) -> None:
@@ -87,7 +87,8 @@ def _check_in_child(path: Path, pipe: int) -> None:
             summary = validate_store(path)
             found = {"num_images": summary.num_images, "image_size": summary.image_size,
                      "classes": summary.classes.to_dict(), "sources": summary.sources,
-                     "provenance": summary.provenance, "compression": summary.compression}
+                     "provenance": summary.provenance, "compression": summary.compression,
+                     "traditional_of": summary.traditional_of}
         except InputError as error:  # every problem validate_store finds is a StoreError
             found = {"error": str(error)}
         with open(pipe, "wb") as handle:

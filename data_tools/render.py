@@ -14,6 +14,11 @@ What gets dropped, and why, so that no sample is a box or a blank:
 - a face whose glyphs are, character for character, identical to an earlier face's
   (the Mono twin of a CJK face, the same file installed twice) adds nothing and is left
   out as a duplicate.
+- with `traditional_of` (`--with-traditional`: classes added for the traditional forms
+  of the charset's characters, traditional.py), a face's glyph of a traditional form that
+  is the very bitmap it draws for one of the form's simplified characters is `aliased`
+  (the cmap sends both code points to one glyph): it would teach a judge that the
+  simplified shape is the traditional class.
 
 How one glyph is drawn, fitted and augmented is drawing.py's job. The random numbers of
 each augmented variant come from
@@ -65,6 +70,7 @@ class FaceResult:
     missing: list[str] = field(default_factory=list)
     blank: list[str] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)  # traditional forms drawn with their simplified character's bitmap
     duplicate_of: str | None = None
 
 
@@ -85,6 +91,7 @@ class RenderReport:
     faces: list[FaceResult]
     left_out: list[LeftOut]
     empty_classes: list[str]
+    traditional: int = 0  # classes that are traditional forms of others (--with-traditional)
 
 
 def default_workers() -> int:
@@ -162,11 +169,13 @@ def render_glyphs(
     compression: str | None = None,
     progress: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    traditional_of: dict[str, list[str]] | None = None,
 ) -> RenderReport:
     """Render `characters` from `faces` into a new glyph store at `out`.
 
     `left_out` (faces a selection skipped) is only recorded in the report and the
-    provenance. `progress` shows a bar on stderr; `on_chunk(n)` is called after each
+    provenance. `traditional_of` ({form: [simplified characters]}, all of them in
+    `characters`) is recorded in the store; see the module docstring for what it drops. `progress` shows a bar on stderr; `on_chunk(n)` is called after each
     chunk of n characters arrives (an exception from it aborts the run cleanly).
     """
     characters = list(characters)
@@ -201,8 +210,10 @@ def render_glyphs(
     bar_options = {"total": sum(map(sum, presence)), "unit": "char", "disable": not progress, "file": sys.stderr, "dynamic_ncols": True}
     # the pool forks before the bar starts its monitor thread (forking a threaded process is unsafe)
     with chunk_results(job, tasks, workers) as chunks, tqdm(**bar_options) as bar:
-        with StoreWriter(out, size, ClassTable(characters), [], provenance, compression) as writer:
-            collector = _FaceCollector(job, results, writer)
+        with StoreWriter(out, size, ClassTable(characters), [], provenance, compression, traditional_of=traditional_of) as writer:
+            index = {character: i for i, character in enumerate(characters)}
+            aliases = {index[form]: [index[s] for s in simplified] for form, simplified in writer.traditional_of.items()}
+            collector = _FaceCollector(job, results, writer, aliases)
             for position, rendered in chunks:
                 collector.add(position, rendered)
                 bar.update(len(rendered))
@@ -211,14 +222,16 @@ def render_glyphs(
             collector.finish()
             writer.provenance["fonts"] = [_face_provenance(result) for result in results]
             writer.provenance["left_out"] = [{**_face_identity(item.face), "reason": item.reason} for item in left_out]
+            if traditional_of:
+                writer.provenance["traditional_classes"] = len(traditional_of)
             samples = writer.count
     covered = set()
     for result, present in zip(results, presence):
         if result.source is not None:
-            dropped = set(result.blank) | set(result.repeated)
+            dropped = set(result.blank) | set(result.repeated) | set(result.aliased)
             covered.update(c for c, p in zip(characters, present) if p and c not in dropped)
     empty = [c for c in characters if c not in covered]
-    return RenderReport(Path(out), size, len(characters), samples, results, list(left_out), empty)
+    return RenderReport(Path(out), size, len(characters), samples, results, list(left_out), empty, len(traditional_of or {}))
 
 
 def format_report(report: RenderReport) -> str:
@@ -227,13 +240,15 @@ def format_report(report: RenderReport) -> str:
     lines = [
         f"wrote {report.samples:,} glyphs ({report.image_size}x{report.image_size}) of {report.classes:,} classes "
         f"from {len(kept)} face(s) to {report.out}"
+        + (f"; {report.traditional:,} of the classes are traditional forms (--with-traditional)" if report.traditional else "")
     ]
     for result in report.faces:
         if result.duplicate_of is not None:
             continue
         face = result.face
         dropped = []
-        for label, chars in (("missing", result.missing), ("blank", result.blank), ("repeated", result.repeated)):
+        for label, chars in (("missing", result.missing), ("blank", result.blank), ("repeated", result.repeated),
+                             ("aliased", result.aliased)):
             if chars:
                 dropped.append(f"{label} {len(chars):,}" + (f" ({_short(chars)})" if label != "missing" or len(chars) <= 20 else ""))
         lines.append(f"  {result.rendered:>7,}  {face.name} ({face.spec})" + (f"; dropped: {', '.join(dropped)}" if dropped else ""))
@@ -302,6 +317,7 @@ def _face_provenance(result: FaceResult) -> dict:
         "missing": len(result.missing),
         "blank": "".join(result.blank),
         "repeated": "".join(result.repeated),
+        **({"aliased": "".join(result.aliased)} if result.aliased else {}),
         "duplicate_of": result.duplicate_of,
     }
 
@@ -309,8 +325,10 @@ def _face_provenance(result: FaceResult) -> dict:
 class _FaceCollector:
     """Gathers one face's rendered characters, checks them as a whole, writes them."""
 
-    def __init__(self, job: RenderJob, results: list[FaceResult], writer: StoreWriter) -> None:
+    def __init__(self, job: RenderJob, results: list[FaceResult], writer: StoreWriter,
+                 aliases: dict[int, list[int]] | None = None) -> None:
         self.job = job
+        self.aliases = aliases or {}  # character index of a traditional form -> those of its simplified characters
         self.results = results
         self.writer = writer
         self.position: int | None = None
@@ -334,6 +352,11 @@ class _FaceCollector:
         counts = Counter(payload[:plain] for _, payload in drawn)
         result.repeated = [characters[i] for i, payload in drawn if counts[payload[:plain]] > REPEAT_LIMIT]
         kept = [(i, payload) for i, payload in drawn if counts[payload[:plain]] <= REPEAT_LIMIT]
+        if self.aliases:
+            bitmaps = {i: payload[:plain] for i, payload in kept}
+            aliased = {i for i in bitmaps if any(bitmaps.get(s) == bitmaps[i] for s in self.aliases.get(i, ()))}
+            result.aliased = [characters[i] for i, _ in kept if i in aliased]
+            kept = [(i, payload) for i, payload in kept if i not in aliased]
         digest = hashlib.sha256()
         for i, payload in kept:
             digest.update(i.to_bytes(4, "little") + payload[:plain])

@@ -11,7 +11,8 @@ Two ways to choose the test samples:
   train (a class with one sample stays whole in train), so training never lacks a class
   that test has.
 
-Both outputs keep the input's full class table and source table with the same indices,
+Both outputs keep the input's full class table and source table with the same indices
+(and its `traditional_of` map, `render --with-traditional`),
 so a label or source id means the same thing in the input, train and test, and a model
 trained on one can be evaluated on the other without remapping. Both keep the input's
 compression and sample order.
@@ -116,7 +117,8 @@ def split_store(
     def writer(temporary: Path, part: str) -> StoreWriter:
         provenance = {"command": "data-tools split", "part": part, "input": str(summary.path),
                       "input_provenance": summary.provenance, **how}
-        return StoreWriter(temporary, summary.image_size, summary.classes, summary.sources, provenance, summary.compression)
+        return StoreWriter(temporary, summary.image_size, summary.classes, summary.sources, provenance, summary.compression,
+                           traditional_of=summary.traditional_of)
 
     # Outer: both temporaries are renamed only after both stores are complete (test first).
     with atomic_output(train_out) as train_temporary, atomic_output(test_out) as test_temporary:

@@ -7,6 +7,9 @@ A store holds one set of labelled character images. Layout (version 1):
            image_size  int    H = W
            ink         str    "light-on-dark": ink 255 on background 0 (MNIST convention)
            provenance  str    JSON object: what made the file (command, fonts, seed, ...)
+           traditional_of str JSON object, optional (`render --with-traditional`): {class text of a
+                              traditional form: [class texts of its simplified characters]}, e.g.
+                              {"會": ["会"]}; absent in stores without such classes, older ones too
     images             uint8 (N, H, W)  one sample per chunk, optional gzip
     labels             int32 (N,)       class index in [0, C)
     classes/text       UTF-8 str (C,)   class names, e.g. "啊", "0", "generated"
@@ -49,10 +52,10 @@ from .errors import InputError
 from .guarded_file import GuardedFile
 from .store_check import check_image_size, check_range, validate_file
 from .store_format import (FORMAT, HDF5_ERRORS, INK, LABEL_CHUNK, MAX_IMAGE_SIZE, TEXT, VERSION, ClassTable, GlyphSet,
-                           StoreError, StoreSummary, first_line)
+                           StoreError, StoreSummary, check_traditional_of, first_line)
 
 __all__ = ["FORMAT", "VERSION", "INK", "MAX_IMAGE_SIZE", "ClassTable", "GlyphSet", "StoreError", "StoreSummary", "StoreWriter",
-           "check_image_size", "iter_batches", "read_labels", "read_samples", "read_store", "validate_store", "write_store"]
+           "check_image_size", "check_traditional_of", "iter_batches", "read_labels", "read_samples", "read_store", "validate_store", "write_store"]
 
 
 class StoreWriter:
@@ -62,7 +65,7 @@ class StoreWriter:
     ends without an exception; until then it lives under a temporary name beside it.
     Sources may be given up front or added as they are met (`add_source`), and
     `provenance` may be added to until the block ends: tables and attributes are written
-    on exit.
+    on exit. `traditional_of` (store layout above) is checked against `classes` up front.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class StoreWriter:
         sources: Sequence[str] = (),
         provenance: dict[str, Any] | None = None,
         compression: str | None = None,
+        traditional_of: dict[str, list[str]] | None = None,
     ) -> None:
         check_image_size(image_size)
         if compression not in (None, "gzip"):
@@ -84,6 +88,7 @@ class StoreWriter:
             raise InputError("a glyph store needs at least one class")
         self.sources = list(sources)
         self.provenance = dict(provenance or {})
+        self.traditional_of = check_traditional_of(dict(traditional_of or {}), self.classes)
         self.compression = compression
         self.count = 0
         self._stack: contextlib.ExitStack | None = None
@@ -188,6 +193,8 @@ class StoreWriter:
         file.attrs["image_size"] = self.image_size
         file.attrs["ink"] = INK
         file.attrs["provenance"] = json.dumps(self.provenance, ensure_ascii=False, sort_keys=True)
+        if self.traditional_of:
+            file.attrs["traditional_of"] = json.dumps(self.traditional_of, ensure_ascii=False)
         classes = file.create_group("classes")
         self._datasets["classes/text"] = classes.create_dataset("text", data=np.array(self.classes.text, dtype=object), dtype=TEXT)
         self._datasets["classes/codepoint"] = classes.create_dataset("codepoint", data=np.array(self.classes.codepoint, dtype=np.int32))
@@ -197,7 +204,8 @@ class StoreWriter:
 
 def write_store(path: str | os.PathLike, glyphs: GlyphSet, compression: str | None = None, batch: int = 4096) -> None:
     """Write a whole in-memory `GlyphSet` to `path`."""
-    with StoreWriter(path, glyphs.image_size, glyphs.classes, glyphs.sources, glyphs.provenance, compression) as writer:
+    with StoreWriter(path, glyphs.image_size, glyphs.classes, glyphs.sources, glyphs.provenance, compression,
+                     traditional_of=glyphs.traditional_of) as writer:
         for start in range(0, len(glyphs), batch):
             stop = start + batch
             writer.append(glyphs.images[start:stop], glyphs.labels[start:stop], glyphs.source_ids[start:stop])
@@ -218,7 +226,7 @@ def read_store(path: str | os.PathLike) -> GlyphSet:
     """Validate `path` and read it whole into memory."""
     with _opened(path) as (file, summary):
         images, labels, source_ids = (file[name][()] for name in ("images", "labels", "source_ids"))
-    return GlyphSet(images, labels, summary.classes, summary.sources, source_ids, summary.provenance)
+    return GlyphSet(images, labels, summary.classes, summary.sources, source_ids, summary.provenance, summary.traditional_of)
 
 
 def read_labels(path: str | os.PathLike) -> tuple[StoreSummary, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import InputError
 from .store_format import (FORMAT, HDF5_ERRORS, INK, LABEL_CHUNK, MAX_DEFLATE_RATIO, MAX_IMAGE_SIZE, VERSION, ClassTable,
-                           StoreError, StoreSummary, first_line)
+                           StoreError, StoreSummary, check_traditional_of, first_line)
 
 
 def validate_file(path: Path, file: h5py.File) -> StoreSummary:
@@ -68,11 +68,25 @@ def validate_file(path: Path, file: h5py.File) -> StoreSummary:
             raise fail("class table is empty")
         _check_dataset_range(fail, "label", labels, len(classes))
         _check_dataset_range(fail, "source id", source_ids, len(sources))
+        traditional_of = _traditional_of(fail, file, classes)
     except StoreError:
         raise
     except HDF5_ERRORS as error:
         raise fail(f"damaged or inconsistent glyph store ({first_line(error)})") from None
-    return StoreSummary(path, n, size, classes, sources, provenance, images.compression)
+    return StoreSummary(path, n, size, classes, sources, provenance, images.compression, traditional_of)
+
+
+def _traditional_of(fail, file: h5py.File, classes: ClassTable) -> dict[str, list[str]]:
+    """The optional `traditional_of` attribute (stores before it, and stores without traditional classes, lack it)."""
+    text = _attr_str(file, "traditional_of")
+    if text is None:
+        return {}
+    try:
+        return check_traditional_of(json.loads(text), classes)
+    except json.JSONDecodeError:
+        raise fail("traditional_of attribute is not valid JSON") from None
+    except InputError as error:
+        raise fail(f"{error} (traditional_of attribute)") from None
 
 
 def _check_declared_size(fail, name: str, data: h5py.Dataset, file_size: int) -> None:

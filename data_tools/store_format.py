@@ -75,6 +75,7 @@ class GlyphSet:
     sources: list[str]
     source_ids: np.ndarray  # int32 (N,)
     provenance: dict[str, Any]
+    traditional_of: dict[str, list[str]] = field(default_factory=dict)  # see check_traditional_of
 
     @property
     def image_size(self) -> int:
@@ -95,6 +96,30 @@ class StoreSummary:
     sources: list[str]
     provenance: dict[str, Any]
     compression: str | None
+    traditional_of: dict[str, list[str]] = field(default_factory=dict)  # see check_traditional_of
+
+
+def check_traditional_of(mapping: Any, classes: ClassTable) -> dict[str, list[str]]:
+    """The `traditional_of` map of a store, checked against its class table; InputError naming what is wrong.
+
+    {class text of a traditional form: [class texts of the simplified characters it is
+    the form of]} (`render --with-traditional`; data_tools/traditional.py): every name is
+    a class of the store, each list is non-empty, and no class is a form of itself.
+    """
+    if not isinstance(mapping, dict):
+        raise InputError(f"the traditional_of map must be a JSON object, got {type(mapping).__name__}")
+    names = set(classes.text)
+    checked = {}
+    for traditional, simplified in mapping.items():
+        if not isinstance(simplified, list) or not simplified or not all(isinstance(s, str) for s in simplified):
+            raise InputError(f"the traditional_of map gives {traditional!r} {simplified!r}, not a list of class names")
+        unknown = [name for name in [traditional, *simplified] if name not in names]
+        if unknown:
+            raise InputError(f"the traditional_of map names {unknown[0]!r}, which is not a class of the store")
+        if traditional in simplified:
+            raise InputError(f"the traditional_of map makes {traditional!r} a traditional form of itself")
+        checked[str(traditional)] = list(dict.fromkeys(simplified))
+    return checked
 
 
 # What h5py raises for a damaged file varies with the damage.

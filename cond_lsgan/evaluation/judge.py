@@ -24,6 +24,10 @@ The judge file is a plain dict (loads with `torch.load(weights_only=True)`):
     digest              sha256 of the rest (checkpoint.content_digest), checked on load (version 2 on)
     arch                {num_classes, image_size, channels, feature_dim}
     classes             {"text": [...], "codepoint": [...]}: class index -> character
+    traditional_of      optional: {class text of a traditional form: [its simplified classes]}, the
+                        training store's map (`data-tools render --with-traditional`), with which
+                        `cond-lsgan audit` names glyphs drawn in their traditional form; absent in
+                        judges of stores without one and in older judges (read as {})
     state               the model's state dict
     training            data path, steps, seed, held-out accuracy, ...
 """
@@ -45,7 +49,7 @@ from torch import Tensor, nn
 
 from ..checkpoint import check_digest, content_digest
 from ..runtime import resolve_device
-from ..shared import ClassTable, GlyphSet, InputError, atomic_output, fraction_mask, read_store
+from ..shared import ClassTable, GlyphSet, InputError, atomic_output, check_traditional_of, fraction_mask, read_store
 from .common import Progress, format_duration
 
 FORMAT = "cond-lsgan-judge"
@@ -80,6 +84,7 @@ class Judge(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
         self.classes = ClassTable([str(i) for i in range(num_classes)])
+        self.traditional_of: dict[str, list[str]] = {}  # see the module docstring (judge file)
         self.info: dict[str, Any] = {}
 
     @property
@@ -127,6 +132,7 @@ class JudgeOutputs:
     top_classes: np.ndarray  # int64 (N, TOP_CLASSES), best first
     top_probability: np.ndarray  # float32 (N,): the probability of top_classes[:, 0]
     class_probability: np.ndarray | None = None  # float32 (N,): the probability of the class each image was asked for
+    also_probability: np.ndarray | None = None  # float32 (N, K): those of the `also` classes asked for (0 for -1)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -134,16 +140,20 @@ class JudgeOutputs:
 
     def __getitem__(self, rows) -> "JudgeOutputs":
         pick = None if self.class_probability is None else self.class_probability[rows]
-        return JudgeOutputs(self.features[rows], self.top_classes[rows], self.top_probability[rows], pick)
+        also = None if self.also_probability is None else self.also_probability[rows]
+        return JudgeOutputs(self.features[rows], self.top_classes[rows], self.top_probability[rows], pick, also)
 
 
 @torch.no_grad()
-def judge_outputs(judge: Judge, images: np.ndarray, classes: np.ndarray | None = None, batch: int = 512) -> JudgeOutputs:
+def judge_outputs(judge: Judge, images: np.ndarray, classes: np.ndarray | None = None, batch: int = 512,
+                  also: np.ndarray | None = None) -> JudgeOutputs:
     """Run the judge (in eval mode) over uint8 images (N, H, W) in batches; `classes` (N,),
-    if given, are the classes the images should be, whose probabilities are kept."""
+    if given, are the classes the images should be, whose probabilities are kept; so are
+    those of `also` (N, K), more classes per image (-1: none; `audit` asks for the label's
+    traditional forms)."""
     judge.eval()
     top = min(TOP_CLASSES, judge.num_classes)
-    features, top_classes, top_probability, class_probability = [], [], [], []
+    features, top_classes, top_probability, class_probability, also_probability = [], [], [], [], []
     for start in range(0, len(images), batch):
         f = judge.features(images[start : start + batch])
         features.append(f.double().cpu().numpy())
@@ -154,11 +164,17 @@ def judge_outputs(judge: Judge, images: np.ndarray, classes: np.ndarray | None =
         if classes is not None:
             wanted = torch.as_tensor(np.asarray(classes[start : start + batch]), device=probabilities.device)
             class_probability.append(probabilities.gather(1, wanted[:, None])[:, 0].cpu().numpy())
+        if also is not None:
+            wanted = torch.as_tensor(np.asarray(also[start : start + batch]), device=probabilities.device)
+            picked = probabilities.gather(1, wanted.clamp(min=0))
+            also_probability.append(torch.where(wanted >= 0, picked, torch.zeros_like(picked)).cpu().numpy())
     if not features:
         return JudgeOutputs(np.zeros((0, judge.feature_dim)), np.zeros((0, top), dtype=np.int64),
-                            np.zeros(0, dtype=np.float32), None if classes is None else np.zeros(0, dtype=np.float32))
+                            np.zeros(0, dtype=np.float32), None if classes is None else np.zeros(0, dtype=np.float32),
+                            None if also is None else np.zeros((0, np.shape(also)[1]), dtype=np.float32))
     return JudgeOutputs(np.concatenate(features), np.concatenate(top_classes), np.concatenate(top_probability),
-                        np.concatenate(class_probability) if classes is not None else None)
+                        np.concatenate(class_probability) if classes is not None else None,
+                        np.concatenate(also_probability) if also is not None else None)
 
 
 def augment_batch(x: Tensor, rng: torch.Generator) -> Tensor:
@@ -258,6 +274,7 @@ class JudgeReport:
     held_out_accuracy: float | None
     held_out_top5: float | None
     seconds: float
+    traditional: int = 0  # classes that are traditional forms of others (the store's traditional_of)
     notes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
@@ -265,8 +282,9 @@ class JudgeReport:
             result = "no held-out images (every class has one sample)"
         else:
             result = f"held-out accuracy {self.held_out_accuracy:.1%} (top-5 {self.held_out_top5:.1%}) on {self.held_out_images:,} images"
-        return (f"trained the judge on {self.train_images:,} images of {self.classes:,} classes for {self.steps} steps "
-                f"in {self.seconds:.0f} s; {result}; wrote {self.path}")
+        traditional = f" ({self.traditional:,} of them traditional forms)" if self.traditional else ""
+        return (f"trained the judge on {self.train_images:,} images of {self.classes:,} classes{traditional} for {self.steps} "
+                f"steps in {self.seconds:.0f} s; {result}; wrote {self.path}")
 
 
 def train_judge(glyphs: GlyphSet, steps: int | None = None, seed: int = 0, device: str = "auto",
@@ -279,6 +297,7 @@ def train_judge(glyphs: GlyphSet, steps: int | None = None, seed: int = 0, devic
     judge = train_classifier(glyphs.images[~held], glyphs.labels[~held], len(glyphs.classes), steps, seed, device_,
                              channels=channels, feature_dim=feature_dim)
     judge.classes = glyphs.classes
+    judge.traditional_of = dict(glyphs.traditional_of)
     info = {
         "steps": steps, "seed": seed, "train_images": int((~held).sum()), "held_out_images": int(held.sum()),
         "held_out_accuracy": accuracy(judge, glyphs.images[held], glyphs.labels[held]),
@@ -297,7 +316,7 @@ def train_judge_file(data: str | Path, out: str | Path, steps: int | None = None
     info["data"] = str(data)
     save_judge(judge, out, info)
     report = JudgeReport(Path(out), len(glyphs.classes), info["train_images"], info["held_out_images"], info["steps"],
-                         info["held_out_accuracy"], info["held_out_top5"], info["seconds"])
+                         info["held_out_accuracy"], info["held_out_top5"], info["seconds"], len(judge.traditional_of))
     print(report.text())
     return report
 
@@ -308,6 +327,7 @@ def save_judge(judge: Judge, path: str | Path, info: dict) -> None:
         "arch": {"num_classes": judge.num_classes, "image_size": judge.image_size, "channels": judge.channels,
                  "feature_dim": judge.feature_dim},
         "classes": judge.classes.to_dict(),
+        **({"traditional_of": judge.traditional_of} if judge.traditional_of else {}),
         "state": {k: v.detach().cpu() for k, v in judge.state_dict().items()},
         "training": info,
     }
@@ -340,5 +360,9 @@ def load_judge(path: str | Path, device: str | torch.device = "auto") -> Judge:
     judge = Judge(int(arch["num_classes"]), int(arch["image_size"]), int(arch["channels"]), int(arch["feature_dim"]))
     judge.load_state_dict(state["state"])
     judge.classes = ClassTable.from_dict(state["classes"])
+    try:
+        judge.traditional_of = check_traditional_of(state.get("traditional_of", {}), judge.classes)
+    except InputError as error:
+        raise InputError(f"{path}: damaged judge file ({error})") from None
     judge.info = dict(state.get("training", {}))
     return judge.to(device).eval()
