@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="with --judge: the judge's probability of the label must be at least P (e.g. 0.5)")
     generate.add_argument("--max-rounds", type=int, default=10, help="with --judge: rounds of redrawing rejected glyphs (default 10)")
     generate.add_argument("--styles", help="styles file (cond-lsgan styles): draw each glyph's noise between two fitted styles")
+    generate.add_argument("--style-reach", type=float, default=0.0, metavar="R",
+                          help="with --styles: draw along the line through two styles up to R of their distance past "
+                               "either one (styles no face has; default 0: between the two)")
     _add_sampling_options(generate)
 
     demo = commands.add_parser("demo", help="train a small model end to end on built-in data and write a grid")
@@ -166,7 +169,7 @@ def _generate(args: argparse.Namespace) -> None:
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
                   seed=args.seed, batch_size=args.batch_size, truncation=args.truncation, device=args.device,
                   weights=args.weights, precision=args.precision, judge=args.judge, min_confidence=args.min_confidence,
-                  max_rounds=args.max_rounds, styles=args.styles)
+                  max_rounds=args.max_rounds, styles=args.styles, style_reach=args.style_reach)
     print(f"wrote {count} generated images to {args.out}")
 
 

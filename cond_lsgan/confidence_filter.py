@@ -75,7 +75,7 @@ def filtered_glyphs(loaded, classes: list[int], per_class: int, judge, min_confi
                     batch_size: int, truncation: float | None, max_rounds: int) -> tuple[np.ndarray, np.ndarray, FilterReport]:
     """Images (N, H, W) and labels (N,), class-major in the order of `classes`, and the report.
 
-    `loaded` is a generate.LoadedGenerator of a conditional model, `judge` an evaluation.judge.Judge.
+    `loaded` is a loaded_generator.LoadedGenerator of a conditional model, `judge` an evaluation.judge.Judge.
     """
     from .evaluation.common import class_mapping  # evaluation imports generate, which imports this module
     from .evaluation.judge import judge_outputs

@@ -1,15 +1,15 @@
 """Sampling from a checkpoint alone: grids (PNG), labelled glyph stores (HDF5), PNG folders.
 
-Everything needed to rebuild the generator (its config, class table and image size)
-travels in the checkpoint, so no training data is needed. The EMA weights are used by
-default, in eval mode. A conditional model generates the classes asked for, by
-character (`--chars 永和`), by index (`--classes 0,5-9`) or all of them; the output
-keeps the model's whole class table, so generated sets merge with real ones by class
-text. An unconditional model writes one class, "generated". Images are generated in
-class-major order from one noise stream seeded by `seed`, so the same arguments give
-the same images; with `--styles` (styles.py) each image's noise is drawn between two
-styles fitted to fonts instead. Generation runs in the checkpoint's `train.precision` (bf16 where the
-device has it natively, under "auto") unless a precision is given. A `--batch-size` whose
+The generator is rebuilt from the checkpoint (loaded_generator.py), so no training data
+is needed; the EMA weights are used by default. A conditional model generates the
+classes asked for, by character (`--chars 永和`), by index (`--classes 0,5-9`) or all of
+them; the output keeps the model's whole class table, so generated sets merge with real
+ones by class text. An unconditional model writes one class, "generated". Images are
+generated in class-major order from one noise stream seeded by `seed`, so the same
+arguments give the same images; with `--styles` (styles.py) each image's noise is drawn
+between two styles fitted to fonts instead. Generation runs in the checkpoint's
+`train.precision` (bf16 where the device has it natively, under "auto") unless a
+precision is given. A `--batch-size` whose
 noise, images and activations the device cannot hold is refused before any is made
 (memory.py).
 """
@@ -23,23 +23,17 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor, nn
 
-from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
 from .confidence_filter import FilterReport, check_filter_options, filtered_glyphs
-from .config import config_from_dict, parse_ranges
-from .fast import fold_batchnorm, use_fast_paths
-from .memory import check_generation_memory
-from .models import build_models, model_to_pixels
-from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
+from .config import parse_ranges
+from .loaded_generator import LoadedGenerator
 from .models.embedding import soft_labels
-from .runtime import autocast, resolve_device, resolve_precision
-from .styles import StyleSet, mixed_noise
+from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
 
 UNCONDITIONAL_CLASS = "generated"
 MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
@@ -55,22 +49,6 @@ def check_sampling_options(seed: int, batch_size: int = 1) -> None:
         raise InputError(f"--batch-size must be between 1 and 65536, got {batch_size}")
 
 
-CPU_SLICE = 256  # images per generator call on the CPU (see LoadedGenerator.render)
-
-
-def cast_linear_weights(generator: nn.Module, dtype: torch.dtype) -> None:
-    """Store the weights of G's linear layers in the autocast dtype, once.
-
-    Autocast casts a linear layer's fp32 weight and bias to bf16 on every call. paper28's
-    first layer is the largest weight (8M values at full width), and in slices of
-    CPU_SLICE images that cast costs more than the product itself. Casting once at load
-    rounds the same values the same way, so the images are the same as autocast's.
-    """
-    for module in generator.modules():
-        if isinstance(module, nn.Linear):
-            module.to(dtype)
-
-
 def spread_classes(count: int, rows: int) -> list[int]:
     """Up to `rows` class indices spread evenly over [0, count), first and last included.
 
@@ -80,115 +58,6 @@ def spread_classes(count: int, rows: int) -> list[int]:
     if count <= rows:
         return list(range(count))
     return [round(i * (count - 1) / (rows - 1)) for i in range(rows)]
-
-
-class LoadedGenerator:
-    """A generator rebuilt from a checkpoint, with what is known about where it came from."""
-
-    def __init__(self, checkpoint: str | Path, device: str = "auto", weights: str = "ema", precision: str | None = None) -> None:
-        if weights not in ("ema", "raw"):
-            raise InputError(f"weights must be 'ema' or 'raw', got {weights!r}")
-        self.path = Path(checkpoint)
-        self.device = resolve_device(device, "--device")
-        state = load_checkpoint(self.path, self.device, require=GENERATOR_KEYS)
-        self.config = config_from_dict(state["config"], origin=str(self.path))
-        self.classes = ClassTable.from_dict(state["classes"])
-        self.image_size = int(state["image_size"])
-        self.step = int(state["step"])
-        try:
-            self.generator: nn.Module = build_models(self.config.model, len(self.classes), self.image_size)[0]
-        except InputError as error:  # the checkpoint's own settings do not go together
-            raise InputError(f"{self.path}: {error}") from None
-        try:
-            self.generator.load_state_dict(state["generator_ema" if weights == "ema" else "generator"])
-        except RuntimeError as error:
-            raise InputError(f"{self.path}: weights do not fit its own model config ({mismatch_detail(error)})") from None
-        self.generator.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
-        if self.config.train.fast_paths:  # the run's choice; the same function either way
-            fold_batchnorm(use_fast_paths(self.generator, self.device), self.device)
-        self.weights = weights
-        if precision is None:  # the checkpoint's, where this device can run it (a GPU run's fp16 on a CPU: auto)
-            try:
-                self.dtype = resolve_precision(self.config.train.precision, self.device)
-            except InputError:
-                self.dtype = resolve_precision("auto", self.device)
-        else:
-            self.dtype = resolve_precision(precision, self.device)
-        if self.dtype is not None:  # None: fp32
-            cast_linear_weights(self.generator, self.dtype)
-        self.styles = None  # a StyleSet (styles.py): noise drawn between its styles instead of at random
-
-    def use_styles(self, path: str | Path) -> None:
-        """Draw every later noise vector between two styles of the file at `path` (cond-lsgan styles)."""
-        styles = StyleSet.load(path)
-        styles.check_fits(self.path, self.generator.z_dim, path)
-        styles.noise = styles.noise.to(self.device)
-        self.styles = styles
-
-    def check_memory(self, batch_size: int) -> None:
-        """Refuse, in one line, a --batch-size this device cannot hold (memory.py), before generating anything."""
-        render = CPU_SLICE if self.device.type == "cpu" else None
-        check_generation_memory(self.config.model, len(self.classes), self.image_size, batch_size, self.device, render)
-
-    @property
-    def conditional(self) -> bool:
-        return bool(self.generator.conditional)
-
-    @property
-    def run_name(self) -> str:
-        """The run folder's name (checkpoints live in <run>/checkpoints/)."""
-        parent = self.path.resolve().parent
-        return parent.parent.name if parent.name == "checkpoints" else parent.name
-
-    def provenance(self, command: str, seed: int, truncation: float | None) -> dict:
-        return {
-            "command": command, "checkpoint": str(self.path), "checkpoint_sha256": file_digest(self.path),
-            "step": self.step, "seed": seed, "weights": self.weights, "truncation": truncation,
-            "trained_classes": len(self.classes), "styles": None if self.styles is None else self.styles.sources,
-        }
-
-    def noise(self, n: int, rng: torch.Generator, truncation: float | None = None) -> Tensor:
-        """n noise vectors; with `truncation` T, values beyond ±T are redrawn (truncated sampling)."""
-        if self.styles is not None:
-            if truncation is not None:
-                raise InputError("--truncation and --styles do not go together: styled noise is drawn between fitted styles")
-            return mixed_noise(self.styles.noise, n, rng)
-        z = self.generator.sample_z(n, rng, self.device)
-        if truncation is not None:
-            if not truncation >= 0.05:
-                raise InputError(f"--truncation must be at least 0.05, got {truncation}")
-            outside = z.abs() > truncation
-            while outside.any():
-                z = torch.where(outside, self.generator.sample_z(n, rng, self.device), z)
-                outside = z.abs() > truncation
-        return z
-
-    @torch.no_grad()
-    def render(self, z: Tensor, labels: Tensor | None) -> np.ndarray:
-        """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C).
-
-        On the CPU the batch runs in slices of CPU_SLICE images, whose activations stay in
-        the caches: paper28 in bf16 makes 10.7k glyphs/s in slices of 256 against 8.7k as
-        one batch of 1,024, which is bound by memory traffic. Slicing changes no result
-        (the generator is in eval mode, so no image depends on the others in its batch).
-        """
-        size = CPU_SLICE if self.device.type == "cpu" else len(z)
-        parts = []
-        for start in range(0, len(z), size):
-            with autocast(self.device, self.dtype):
-                images = self.generator(z[start : start + size], None if labels is None else labels[start : start + size])
-            parts.append(model_to_pixels(images, self.generator.output_range).cpu().numpy())
-        return np.concatenate(parts)
-
-    def images(self, labels: Sequence[int] | None, n: int, seed: int = 0, batch_size: int = 256,
-               truncation: float | None = None) -> Iterator[np.ndarray]:
-        """Yield uint8 batches: one image per entry of `labels` (conditional) or `n` images."""
-        rng = torch.Generator(self.device).manual_seed(seed)
-        total = n if labels is None else len(labels)
-        for start in range(0, total, batch_size):
-            count = min(batch_size, total - start)
-            batch_labels = None if labels is None else torch.as_tensor(labels[start : start + count], device=self.device)
-            yield self.render(self.noise(count, rng, truncation), batch_labels)
 
 
 def select_classes(classes: ClassTable, chars: str | None = None, indices: str | None = None, all_classes: bool = False) -> list[int]:
@@ -234,7 +103,7 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
                    indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                    truncation: float | None = None, device: str = "auto", weights: str = "ema",
                    precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                   max_rounds: int = 10, styles: str | Path | None = None) -> int:
+                   max_rounds: int = 10, styles: str | Path | None = None, style_reach: float = 0.0) -> int:
     """Write generated images to a glyph store; returns the count.
 
     Conditional models: `per_class` images of each class chosen by `chars`, `indices`
@@ -244,7 +113,7 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     """
     loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
                                                truncation, device, weights, precision, judge, min_confidence, max_rounds,
-                                               styles)
+                                               styles, style_reach)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
     provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
     if report is not None:
@@ -264,7 +133,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
                   truncation: float | None = None, device: str = "auto", weights: str = "ema",
                   precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                  max_rounds: int = 10, styles: str | Path | None = None) -> int:
+                  max_rounds: int = 10, styles: str | Path | None = None, style_reach: float = 0.0) -> int:
     """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
 
     The folder is built under a temporary name and renamed when complete; an existing
@@ -275,7 +144,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
     loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
                                                truncation, device, weights, precision, judge, min_confidence, max_rounds,
-                                               styles)
+                                               styles, style_reach)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     try:
@@ -316,7 +185,8 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
 
 def _prepare(checkpoint: str | Path, per_class: int, chars: str | None, indices: str | None, all_classes: bool, seed: int,
              batch_size: int, truncation: float | None, device: str, weights: str, precision: str | None,
-             judge: str | Path | None, min_confidence: float | None, max_rounds: int, styles: str | Path | None = None):
+             judge: str | Path | None, min_confidence: float | None, max_rounds: int, styles: str | Path | None = None,
+             style_reach: float = 0.0):
     """What `generate_store` and `generate_pngs` share: options checked, generator loaded, memory checked,
     then `_glyphs`. Returns (loaded generator, batches, labels, judge filter report or None)."""
     check_sampling_options(seed, batch_size)
@@ -326,7 +196,9 @@ def _prepare(checkpoint: str | Path, per_class: int, chars: str | None, indices:
     if styles is not None:
         if truncation is not None:
             raise InputError("--truncation and --styles do not go together: styled noise is drawn between fitted styles")
-        loaded.use_styles(styles)
+        loaded.use_styles(styles, style_reach)
+    elif style_reach:
+        raise InputError("--style-reach goes with --styles: it reaches past the fitted styles")
     loaded.check_memory(batch_size)
     return loaded, *_glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import file_digest
-from .generate import LoadedGenerator
+from .loaded_generator import LoadedGenerator
 from .models import model_to_pixels, pixels_to_model
 from .runtime import autocast
 from .shared import GlyphSet, InputError, image_grid, read_store, save_png

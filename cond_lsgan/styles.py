@@ -13,7 +13,9 @@ font face; this module holds what generation needs of them:
 - `mixed_noise`: each glyph's noise on the segment between two different styles, picked
   at random, at a uniformly random point t: z = (1 - t) z_a + t z_b (inside the noise's
   bounds when both ends are). Near the ends it draws the fitted faces themselves; between
-  them, styles that none of the faces has. `cond-lsgan generate --styles FILE` draws so.
+  them, styles that none of the faces has; with a reach R > 0, t runs over [-R, 1 + R], past
+  both ends, to styles further from the faces than any mix. `cond-lsgan generate --styles FILE
+  [--style-reach R]` draws so.
 """
 
 from __future__ import annotations
@@ -74,10 +76,23 @@ class StyleSet:
             raise InputError(f"{path}: mixing needs at least two fitted styles, the file has {len(self.sources)}")
 
 
-def mixed_noise(styles: Tensor, n: int, rng: torch.Generator) -> Tensor:
-    """n noise vectors, each at a uniform point t of the segment between two different styles (S >= 2, rows of `styles`)."""
+def check_reach(reach: float) -> None:
+    """--style-reach: how far past each end of a segment t may go, as a share of the segment."""
+    if not 0.0 <= reach <= 2.0:
+        raise InputError(f"--style-reach must be between 0 and 2, got {reach}")
+
+
+def mixed_noise(styles: Tensor, n: int, rng: torch.Generator, reach: float = 0.0,
+                bounds: tuple[float, float] | None = None) -> Tensor:
+    """n noise vectors, each at a uniform point t of the line through two different styles (S >= 2, rows of `styles`).
+
+    t is uniform on [-reach, 1 + reach]: with reach 0 on the segment between the two, beyond it
+    (styles further from every face than any mix) where reach > 0; `bounds` clamps the result
+    to the generator's noise range (`z_bounds`), which a point past the ends can leave.
+    """
     count = len(styles)
     first = torch.randint(0, count, (n,), generator=rng, device=styles.device)
     second = (first + torch.randint(1, count, (n,), generator=rng, device=styles.device)) % count  # never the same
-    t = torch.rand(n, 1, generator=rng, device=styles.device)
-    return (1.0 - t) * styles[first] + t * styles[second]
+    t = torch.rand(n, 1, generator=rng, device=styles.device) * (1.0 + 2.0 * reach) - reach
+    z = (1.0 - t) * styles[first] + t * styles[second]
+    return z if bounds is None else z.clamp(*bounds)

@@ -9,7 +9,7 @@ import torch
 
 from cond_lsgan.checkpoint import load_checkpoint, save_checkpoint
 from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.generate import LoadedGenerator
+from cond_lsgan.loaded_generator import LoadedGenerator
 from cond_lsgan.training import train
 from helpers import TINY_PAPER28
 

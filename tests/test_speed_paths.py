@@ -13,7 +13,7 @@ from torch import nn
 from cond_lsgan import runtime
 from cond_lsgan.checkpoint import load_checkpoint
 from cond_lsgan.config import Config, ModelConfig, apply_overrides
-from cond_lsgan.generate import LoadedGenerator
+from cond_lsgan.loaded_generator import LoadedGenerator
 from cond_lsgan.models import build_models
 from cond_lsgan.fast import fold_batchnorm, use_fast_paths
 from cond_lsgan.fast.fold import FoldConv2d, FoldConvTranspose2d

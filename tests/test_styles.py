@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from cond_lsgan.config import load_config
-from cond_lsgan.generate import LoadedGenerator, generate_store
+from cond_lsgan.generate import generate_store
+from cond_lsgan.loaded_generator import LoadedGenerator
 from cond_lsgan.style_fit import fit_styles_file
 from cond_lsgan.styles import StyleSet, mixed_noise
 from cond_lsgan.training import train
@@ -93,6 +94,27 @@ def test_mixed_noise_lies_between_two_different_styles():
     assert torch.equal(z, again)
 
 
+def test_mixed_noise_reaches_past_both_ends_and_stays_in_the_noise_bounds():
+    styles = torch.tensor([[0.5, -0.5], [-0.5, 0.5]])  # one pair: t = projection onto the line through both
+    far = mixed_noise(styles, 4000, torch.Generator().manual_seed(1), reach=0.5)
+    direction = styles[1] - styles[0]
+    t_first = (far - styles[0]) @ direction / direction.dot(direction)  # t measured from whichever style came first
+    t_second = (far - styles[1]) @ -direction / direction.dot(direction)
+    on_line = (styles[0] + t_first[:, None] * direction - far).norm(dim=1)
+    assert float(on_line.max()) < 1e-5
+    # Each sample's t is uniform on [-0.5, 1.5] from its first style: half of them lie past an end, a quarter each side.
+    for t in (t_first, t_second):
+        assert float(t.min()) >= -0.5 - 1e-5 and float(t.max()) <= 1.5 + 1e-5
+    outside = ((t_first < 0) | (t_first > 1)).float().mean()
+    assert 0.45 < float(outside) < 0.55
+    # Clamped to the generator's bounds: inside them, and unchanged where the point was inside already.
+    bounded = mixed_noise(styles, 4000, torch.Generator().manual_seed(1), reach=0.5, bounds=(-0.6, 0.6))
+    assert float(bounded.abs().max()) <= 0.6 + 1e-6
+    inside = (far.abs() <= 0.6).all(dim=1)
+    assert 0 < int(inside.sum()) < 4000 and torch.equal(bounded[inside], far[inside])
+    assert torch.allclose(bounded[~inside].abs().max(dim=1).values, torch.tensor(0.6))
+
+
 @pytest.mark.slow  # trains a tiny model
 def test_generate_with_styles_draws_the_mixed_noise(faces, tmp_path):
     root, checkpoint, _ = faces
@@ -125,6 +147,10 @@ def test_styles_bad_input_is_one_line(faces, tmp_path):
           styles_path, "--truncation", "0.5"], "--truncation and --styles"),
         (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "c.h5", "--styles",
           root / "faces.h5"], "not a styles file"),
+        (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "g.h5", "--style-reach",
+          "0.5"], "--style-reach goes with --styles"),
+        (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "h.h5", "--styles",
+          styles_path, "--style-reach", "-1"], "--style-reach must be between 0 and 2"),
         (["styles", "--checkpoint", checkpoint, "--data", root / "faces.h5", "--out", tmp_path / "d.pt", "--sources", "Face C"],
          "no source named 'Face C'"),
         (["styles", "--checkpoint", checkpoint, "--data", root / "faces.h5", "--out", tmp_path / "e.pt", "--steps", "-1"],
@@ -133,7 +159,7 @@ def test_styles_bad_input_is_one_line(faces, tmp_path):
     ]
     for args, fragment in cases:
         assert_one_line_error(run_cond_lsgan(*args), "cond-lsgan", fragment)
-    assert not any((tmp_path / name).exists() for name in ("a.h5", "b.h5", "c.h5", "d.pt", "e.pt"))
+    assert not any((tmp_path / name).exists() for name in ("a.h5", "b.h5", "c.h5", "d.pt", "e.pt", "g.h5", "h.h5"))
     one = tmp_path / "one.pt"
     fit_styles_file(checkpoint, root / "faces.h5", one, sources=["Face A"], glyphs_per_source=4, steps=2, device="cpu")
     assert_one_line_error(run_cond_lsgan("generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out",

@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..generate import LoadedGenerator, select_classes
+from ..generate import select_classes
+from ..loaded_generator import LoadedGenerator
 from ..shared import InputError, image_grid, read_store, save_png
 from .common import class_mapping, format_duration, picture_path, write_json
 from .judge import JudgeOutputs, judge_outputs, load_judge
