@@ -9,9 +9,8 @@ generated in class-major order from one noise stream seeded by `seed`, so the sa
 arguments give the same images; with `--styles` (styles.py) each image's noise is drawn
 between two styles fitted to fonts instead. Generation runs in the checkpoint's
 `train.precision` (bf16 where the device has it natively, under "auto") unless a
-precision is given. A `--batch-size` whose
-noise, images and activations the device cannot hold is refused before any is made
-(memory.py).
+precision is given. A `--batch-size` whose noise, images and activations the device
+cannot hold is refused before any is made (memory.py).
 """
 
 from __future__ import annotations

@@ -42,7 +42,6 @@ def cast_linear_weights(generator: nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
-
 class LoadedGenerator:
     """A generator rebuilt from a checkpoint, with what is known about where it came from."""
 
@@ -109,6 +108,7 @@ class LoadedGenerator:
             "command": command, "checkpoint": str(self.path), "checkpoint_sha256": file_digest(self.path),
             "step": self.step, "seed": seed, "weights": self.weights, "truncation": truncation,
             "trained_classes": len(self.classes), "styles": None if self.styles is None else self.styles.sources,
+            "style_reach": None if self.styles is None else self.style_reach,
         }
 
     def noise(self, n: int, rng: torch.Generator, truncation: float | None = None) -> Tensor:

@@ -132,6 +132,15 @@ def test_generate_with_styles_draws_the_mixed_noise(faces, tmp_path):
     plain = tmp_path / "plain.h5"
     generate_store(checkpoint, plain, 3, all_classes=True, seed=5, device="cpu", precision="fp32")
     assert not np.array_equal(read_store(plain).images, styled.images)
+    # --style-reach: the same stream drawn past the styles and clamped to the generator's noise range, recorded.
+    far = tmp_path / "far.h5"
+    generate_store(checkpoint, far, 3, all_classes=True, seed=5, device="cpu", precision="fp32", styles=styles_path,
+                   style_reach=0.5)
+    reached = read_store(far)
+    assert reached.provenance["style_reach"] == 0.5 and styled.provenance["style_reach"] == 0.0
+    z = mixed_noise(StyleSet.load(styles_path).noise, 30, torch.Generator("cpu").manual_seed(5), 0.5, loaded.generator.z_bounds)
+    assert np.array_equal(reached.images, loaded.render(z, torch.arange(10).repeat_interleave(3)))
+    assert read_store(plain).provenance["style_reach"] is None
 
 
 @pytest.mark.slow  # trains two tiny models
