@@ -29,13 +29,13 @@ from pathlib import Path
 
 from .configs import shipped_config
 from .run_folder import RUN_FILES
-from .shared import check_outputs_apart, probe_store, run_cli
+from .shared import OneLineParser, check_outputs_apart, finite_float, probe_store, run_cli, seed_int
 
 EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cond-lsgan", description="Train and sample class-conditional least-squares GANs.")
+    parser = OneLineParser(prog="cond-lsgan", description="Train and sample class-conditional least-squares GANs.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a GAN on a glyph store")
@@ -67,11 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--format", choices=["h5", "png"], default="h5")
     generate.add_argument("--batch-size", type=int, default=256)
     generate.add_argument("--judge", help="judge file (evaluate train-judge): keep only glyphs it reads as their label")
-    generate.add_argument("--min-confidence", type=float, metavar="P",
+    generate.add_argument("--min-confidence", type=finite_float, metavar="P",
                           help="with --judge: the judge's probability of the label must be at least P (e.g. 0.5)")
     generate.add_argument("--max-rounds", type=int, default=10, help="with --judge: rounds of redrawing rejected glyphs (default 10)")
     generate.add_argument("--styles", help="styles file (cond-lsgan styles): draw each glyph's noise between two fitted styles")
-    generate.add_argument("--style-reach", type=float, default=0.0, metavar="R",
+    generate.add_argument("--style-reach", type=finite_float, default=0.0, metavar="R",
                           help="with --styles: draw along the line through two styles up to R of their distance past "
                                "either one (styles no face has; default 0: between the two)")
     _add_sampling_options(generate)
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     styles.add_argument("--sources", nargs="+", metavar="NAME", help="fit only these sources (default: every source with glyphs)")
     styles.add_argument("--glyphs-per-source", type=int, default=32, help="glyphs of each face one style must draw (default 32)")
     styles.add_argument("--steps", type=int, default=200, help="Adam steps per face (default 200)")
-    styles.add_argument("--seed", type=int, default=0)
+    styles.add_argument("--seed", type=seed_int, default=0)
     styles.add_argument("--sheet", help="PNG: each face's real glyphs above what its fitted style draws")
     styles.add_argument("--device", default="auto")
 
@@ -99,11 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", help="write the store without its flagged glyphs here (.h5)")
     audit.add_argument("--sheet", help="PNG of the flagged glyphs, captioned 'label drawn as read' (traditional), label>read "
                                        "(misread) or label? (outlier)")
-    audit.add_argument("--min-confidence", type=float, default=0.9, metavar="P",
+    audit.add_argument("--min-confidence", type=finite_float, default=0.9, metavar="P",
                        help="misread: the judge reads another class with probability >= P (default 0.9)")
-    audit.add_argument("--outlier-z", type=float, default=4.0, metavar="Z",
+    audit.add_argument("--outlier-z", type=finite_float, default=4.0, metavar="Z",
                        help="outlier: robust z of the distance to the class's median features above Z (default 4)")
-    audit.add_argument("--traditional-odds", type=float, default=None, metavar="R",
+    audit.add_argument("--traditional-odds", type=finite_float, default=None, metavar="R",
                        help="traditional: the judge gives a traditional form of the label R times the label's probability, "
                             "or reads it with --min-confidence (default 10; needs a judge trained on a store rendered "
                             "with data-tools render --with-traditional)")
@@ -142,8 +142,8 @@ def _tune_process_for_training(device_name: str) -> None:
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
-    parser.add_argument("--truncation", type=float, help="redraw noise values beyond ±T (fewer, cleaner variations)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="noise seed: the same seed gives the same images")
+    parser.add_argument("--truncation", type=finite_float, help="redraw noise values beyond ±T (fewer, cleaner variations)")
     parser.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
@@ -187,7 +187,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     judge.add_argument("--data", required=True, help="glyph store of real images")
     judge.add_argument("--out", required=True, help="judge file to write (.pt)")
     judge.add_argument("--steps", type=int, help="training steps (default: about 15 epochs, 500 to 5,000)")
-    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--seed", type=seed_int, default=0)
     judge.add_argument("--device", default="auto")
     generator = kinds.add_parser("generator", help="score a checkpoint: readability, judge-FID, diversity, copies")
     generator.add_argument("--checkpoint", required=True)
@@ -197,7 +197,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--per-class", type=int, default=50, help="conditional: images generated per class (default 50)")
     generator.add_argument("--n", type=int, default=5000, help="unconditional: images generated (default 5000)")
     generator.add_argument("--chars", help="conditional: only these classes (default: all the model's classes)")
-    generator.add_argument("--seed", type=int, default=0)
+    generator.add_argument("--seed", type=seed_int, default=0)
     generator.add_argument("--weights", choices=["ema", "raw"], default="ema", help="EMA (default) or raw generator weights")
     generator.add_argument("--device", default="auto")
     generator.add_argument("--html", metavar="PAGE", help="also write the report as one self-contained HTML page")
@@ -209,7 +209,7 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     augment.add_argument("--out", required=True, help="report (.json)")
     augment.add_argument("--seeds", default="0-2", help="classifier seeds, e.g. 0-2 (default)")
     augment.add_argument("--steps", type=int, help="classifier steps, the same for every arm (default as train-judge)")
-    augment.add_argument("--generated-share", type=float, default=0.5,
+    augment.add_argument("--generated-share", type=finite_float, default=0.5,
                          help="share of each batch drawn from the generated set in the generated arms (default 0.5)")
     augment.add_argument("--device", default="auto")
 

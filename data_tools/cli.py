@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .arguments import OneLineParser, finite_float, seed_int
 from .errors import InputError, run_cli
 from .grid import save_png
 from .info import preview_grid, store_report
@@ -29,7 +30,7 @@ PROG = "data-tools"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Build and inspect cond-lsgan glyph stores (HDF5).")
+    parser = OneLineParser(prog=PROG, description="Build and inspect cond-lsgan glyph stores (HDF5).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     mnist = commands.add_parser("mnist", help="import MNIST IDX files into a glyph store")
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("store", type=Path)
     preview.add_argument("--out", type=Path, required=True, help="PNG file to write")
     preview.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    preview.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
+    preview.add_argument("--seed", type=seed_int, default=0, help="which samples (default 0)")
     preview.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
     preview.add_argument("--classes", default=None, metavar="TEXT,TEXT",
                          help="only these classes, by class text, comma-separated (e.g. 啊,阿)")
@@ -81,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("store", type=Path)
     how = split.add_mutually_exclusive_group(required=True)
     how.add_argument("--holdout-sources", nargs="+", metavar="NAME", help="test = these sources (fonts, writers)")
-    how.add_argument("--test-fraction", type=float, metavar="F", help="test = round(F * count) samples of each class")
-    split.add_argument("--seed", type=int, default=None, help="which samples with --test-fraction (default 0)")
+    how.add_argument("--test-fraction", type=finite_float, metavar="F", help="test = round(F * count) samples of each class")
+    split.add_argument("--seed", type=seed_int, default=None, help="which samples with --test-fraction (default 0)")
     split.add_argument("--train", type=Path, required=True, help="train store to write (.h5)")
     split.add_argument("--test", type=Path, required=True, help="test store to write (.h5)")
     split.set_defaults(handler=_split)
@@ -111,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=int, default=28, help="image size in pixels (default 28)")
     render.add_argument("--margin", type=int, default=2, help="pixels left around the ink box (default 2)")
     render.add_argument("--augment", type=int, default=0, metavar="K", help="K randomly jittered variants per glyph (default 0)")
-    render.add_argument("--seed", type=int, default=0, help="seed of the augmentation (default 0)")
+    render.add_argument("--seed", type=seed_int, default=0, help="seed of the augmentation (default 0)")
     render.add_argument("--workers", type=int, default=default_workers(), help="worker processes (default: the CPUs)")
-    render.add_argument("--min-coverage", type=float, metavar="F",
+    render.add_argument("--min-coverage", type=finite_float, metavar="F",
                         help="with --all-fonts or --fonts-in: least fraction of the set a face must have (default 0.9)")
     render.add_argument("--out", type=Path, required=True, help="glyph store to write (.h5)")
     render.add_argument("--gzip", action="store_true", help="gzip-compress the images")

@@ -4,6 +4,7 @@ distance against a hand-computed robust z; the cleaned store, the sheet and one-
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from cond_lsgan.evaluation.audit import audit_glyphs, class_distance_z
 from cond_lsgan.evaluation.judge import judge_outputs, load_judge, save_judge, train_judge
+from data_tools.errors import InputError
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
 from helpers import assert_one_line_error, run_cond_lsgan
@@ -91,6 +93,14 @@ def test_audit_command_writes_report_clean_store_and_sheet(judge_file, tmp_path)
     assert Image.open(sheet).width > 0
 
 
+@pytest.mark.parametrize("outlier_z", [math.nan, math.inf, 0.0, -1.0])
+def test_outlier_z_must_be_positive_and_finite_from_the_library_too(judge_file, outlier_z):
+    """A NaN z compares false with every distance: it once flagged no outlier at all, silently."""
+    glyphs, _ = mislabelled_digits()
+    with pytest.raises(InputError, match="outlier-z must be a positive finite number"):
+        audit_glyphs(glyphs, load_judge(judge_file, "cpu"), outlier_z=outlier_z)
+
+
 @pytest.mark.slow
 def test_audit_bad_input_is_one_line(judge_file, tmp_path):
     store = tmp_path / "digits.h5"
@@ -102,6 +112,8 @@ def test_audit_bad_input_is_one_line(judge_file, tmp_path):
         (("audit", store, "--judge", judge_file, "--out", store), ("--out", "STORE")),
         (("audit", other_size, "--judge", judge_file), ("16px", "20px")),
         (("audit", store, "--judge", judge_file, "--min-confidence", "1.5"), ("--min-confidence",)),
+        (("audit", store, "--judge", judge_file, "--outlier-z", "nan"), ("--outlier-z", "finite", "--help")),
+        (("audit", store, "--judge", judge_file, "--outlier-z", "inf"), ("--outlier-z", "finite")),
     ]
     for arguments, fragments in cases:
         assert_one_line_error(run_cond_lsgan(*arguments), "cond-lsgan", *fragments)

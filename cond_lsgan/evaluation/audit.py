@@ -84,8 +84,8 @@ def audit_glyphs(glyphs: GlyphSet, judge, min_confidence: float = 0.9, outlier_z
     """
     if not 0.0 < min_confidence <= 1.0:
         raise InputError(f"--min-confidence must be in (0, 1], got {min_confidence}")
-    if outlier_z <= 0:
-        raise InputError(f"--outlier-z must be positive, got {outlier_z}")
+    if not 0.0 < outlier_z < math.inf:  # a NaN fails this too: it would flag no outlier at all
+        raise InputError(f"--outlier-z must be a positive finite number, got {outlier_z}")
     if traditional_odds is not None and not judge.traditional_of:
         raise InputError("--traditional-odds needs a judge that knows traditional forms (train it on a store "
                          "rendered with data-tools render --with-traditional)")
