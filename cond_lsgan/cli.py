@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .configs import shipped_config
 from .run_folder import RUN_FILES
+from .run_outputs import check_outside_run_folders
 from .shared import OneLineParser, check_outputs_apart, finite_float, probe_store, run_cli, seed_int
 
 EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
@@ -50,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", required=True)
     sample.add_argument("--out", required=True, help="PNG file")
     sample.add_argument("--n", type=int, default=64, help="images (unconditional) or columns per class (default 64; 8 is a good value for classes)")
-    sample.add_argument("--chars", help="conditional: one row per character, e.g. 永和九年")
+    rows = sample.add_mutually_exclusive_group()
+    rows.add_argument("--chars", help="conditional: one row per character, e.g. 永和九年 (or per class text: a,b/c)")
+    rows.add_argument("--classes", help="conditional: one row per class index, e.g. 0,5-9")
     sample.add_argument("--interpolate", metavar="A,B", help="conditional: soft labels from class A to class B, one row per noise")
     _add_sampling_options(sample)
 
@@ -58,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--checkpoint", required=True)
     generate.add_argument("--out", required=True, help="glyph store (.h5), or a new folder with --format png")
     which = generate.add_mutually_exclusive_group()
-    which.add_argument("--chars", help="conditional: the classes of these characters, e.g. 永和九年")
+    which.add_argument("--chars", help="conditional: the classes of these characters, e.g. 永和九年 (or class texts: a,b/c)")
     which.add_argument("--classes", help="conditional: class indices, e.g. 0,5-9")
     which.add_argument("--all", action="store_true", help="conditional: every class")
     count = generate.add_mutually_exclusive_group(required=True)
@@ -116,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(inputs: dict, outputs: dict) -> None:
+    """Every command but train: no output is an input, and none is a part of a run folder that train writes."""
+    check_outside_run_folders(outputs)
+    check_outputs_apart(inputs, outputs)
+
+
 def _train(args: argparse.Namespace) -> int:
     from .resume import resolve_run_config
     from .training import train
@@ -153,9 +162,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from .generate import sample_grid
 
-    check_outputs_apart({"--checkpoint": args.checkpoint}, {"--out": args.out})
+    _check_outputs({"--checkpoint": args.checkpoint}, {"--out": args.out})
     path = sample_grid(args.checkpoint, args.out, n=args.n, seed=args.seed, device=args.device, chars=args.chars,
-                       interpolate=args.interpolate, truncation=args.truncation, weights=args.weights,
+                       indices=args.classes, interpolate=args.interpolate, truncation=args.truncation, weights=args.weights,
                        precision=args.precision)
     print(f"wrote {path}")
 
@@ -163,7 +172,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from .generate import generate_pngs, generate_store
 
-    check_outputs_apart({"--checkpoint": args.checkpoint, "--judge": args.judge, "--styles": args.styles}, {"--out": args.out})
+    _check_outputs({"--checkpoint": args.checkpoint, "--judge": args.judge, "--styles": args.styles}, {"--out": args.out})
     per_class = args.per_class if args.per_class is not None else args.n
     write = generate_pngs if args.format == "png" else generate_store
     count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
@@ -230,8 +239,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .evaluation.common import parse_seeds, picture_path
 
     picture = [picture_path(args.out)] if args.evaluation == "generator" else []
-    check_outputs_apart({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
-                        {"--out": [args.out, *picture], "--html": getattr(args, "html", None)})
+    _check_outputs({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
+                   {"--out": [args.out, *picture], "--html": getattr(args, "html", None)})
     for option in ("data", "real", "generated", "test"):  # the stores this command reads
         value = getattr(args, option, None)
         for path in value if isinstance(value, list) else [] if value is None else [value]:
@@ -253,7 +262,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _styles(args: argparse.Namespace) -> None:
     from .style_fit import fit_styles_file, summary_text
 
-    check_outputs_apart({"--checkpoint": args.checkpoint, "--data": args.data}, {"--out": args.out, "--sheet": args.sheet})
+    _check_outputs({"--checkpoint": args.checkpoint, "--data": args.data}, {"--out": args.out, "--sheet": args.sheet})
     probe_store(args.data)
     styles = fit_styles_file(args.checkpoint, args.data, args.out, args.sources, args.glyphs_per_source, args.steps,
                              args.seed, args.device, args.sheet)
@@ -264,8 +273,8 @@ def _styles(args: argparse.Namespace) -> None:
 def _audit(args: argparse.Namespace) -> None:
     from .evaluation.audit import audit_store, summary_text
 
-    check_outputs_apart({"STORE": args.store, "--judge": args.judge},
-                        {"--report": args.report, "--out": args.out, "--sheet": args.sheet})
+    _check_outputs({"STORE": args.store, "--judge": args.judge},
+                   {"--report": args.report, "--out": args.out, "--sheet": args.sheet})
     probe_store(args.store)
     report = audit_store(args.store, args.judge, args.report, args.out, args.sheet, args.min_confidence, args.outlier_z,
                          args.device, args.traditional_odds)
@@ -279,8 +288,8 @@ def _experiment(args: argparse.Namespace) -> None:
     from .evaluation.common import parse_seeds
     from .evaluation.mog import mog_config, output_files, run_mog
 
-    check_outputs_apart({"--config": args.config},
-                        {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))], "--html": args.html})
+    _check_outputs({"--config": args.config},
+                   {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))], "--html": args.html})
     config = mog_config(args.config, args.overrides, args.loss)
     run_mog(config, parse_seeds(args.seeds), args.out)
     print(f"wrote {Path(args.out) / args.loss} and the summary {Path(args.out) / 'summary.json'}, figure {Path(args.out) / 'compare.png'}")
@@ -295,7 +304,9 @@ def _report(args: argparse.Namespace) -> None:
     from .report.run_report import write_run_report
 
     evaluation = [args.evaluation, picture_path(args.evaluation)] if args.evaluation else None  # the report, its picture
-    check_outputs_apart({"RUN": [Path(args.run) / name for name in RUN_FILES], "--evaluation": evaluation}, {"--out": args.out})
+    grids = sorted((Path(args.run) / "samples").glob("*.png"))  # read too: a hard link to one is refused
+    _check_outputs({"RUN": [*(Path(args.run) / name for name in RUN_FILES), *grids], "--evaluation": evaluation},
+                   {"--out": args.out})
     print(f"wrote {write_run_report(args.run, args.out, args.evaluation)}")
 
 

@@ -2,8 +2,8 @@
 
 The generator is rebuilt from the checkpoint (loaded_generator.py), so no training data
 is needed; the EMA weights are used by default. A conditional model generates the
-classes asked for, by character (`--chars 永和`), by index (`--classes 0,5-9`) or all of
-them; the output keeps the model's whole class table, so generated sets merge with real
+classes asked for, by character (`--chars 永和`; a class text of several characters is
+named whole, `--chars a,Greek/character01`), by index (`--classes 0,5-9`) or all of them; the output keeps the model's whole class table, so generated sets merge with real
 ones by class text. An unconditional model writes one class, "generated". Images are
 generated in class-major order from one noise stream seeded by `seed`, so the same
 arguments give the same images; with `--styles` (styles.py) each image's noise is drawn
@@ -18,9 +18,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+import secrets
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -60,20 +60,34 @@ def spread_classes(count: int, rows: int) -> list[int]:
 
 
 def select_classes(classes: ClassTable, chars: str | None = None, indices: str | None = None, all_classes: bool = False) -> list[int]:
-    """Class indices chosen by characters, by an index list like "0,5-9", or all of them."""
+    """Class indices chosen by characters, by an index list like "0,5-9", or all of them.
+
+    `chars` is split at commas and spaces; a piece that is a class text of several
+    characters (`Greek/character01`) is that class, any other piece is one class per character.
+    """
     if sum(x is not None and x is not False for x in (chars, indices, all_classes or None)) != 1:
         raise InputError("choose the classes with exactly one of --chars, --classes or --all")
     if all_classes:
         return list(range(len(classes)))
     if chars is not None:
-        wanted = [c for c in chars if not c.isspace() and c != ","]
-        missing = [c for c in dict.fromkeys(wanted) if c not in classes.text]
-        if missing:
-            raise InputError(f"not in the model's class table ({len(classes)} classes): {''.join(missing[:20])}")
-        if not wanted:
-            raise InputError("--chars is empty")
-        return [classes.index(c) for c in wanted]
+        return _classes_of_text(classes, chars)
     return parse_ranges(indices, "--classes", len(classes))
+
+
+def _classes_of_text(classes: ClassTable, chars: str) -> list[int]:
+    pieces = chars.replace(",", " ").split()
+    known = set(classes.text)
+    wanted = [text for piece in pieces for text in ([piece] if piece in known else piece)]
+    missing = [repr(text) for text in wanted if text not in known]  # in the order given: nothing merged or dropped
+    if missing:
+        several = any(len(text) > 1 for text in classes.text)
+        raise InputError(f"not in the model's class table ({len(classes)} classes): {', '.join(missing[:20])}"
+                         + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+                         + ("; its classes of several characters are chosen whole (--chars a,b/c) or by index (--classes)"
+                            if several else ""))
+    if not wanted:
+        raise InputError("--chars is empty")
+    return [classes.index(text) for text in wanted]
 
 
 def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indices: str | None,
@@ -146,10 +160,7 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
                                                styles, style_reach)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
-    try:
-        building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    except OSError as error:
-        raise write_error(out_dir, error) from None
+    building = _building_folder(out_dir)
     try:
         rows, counters = [], {}
         flat_labels = labels if labels is not None else [0] * per_class
@@ -225,17 +236,31 @@ def _save_glyph_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image, mode="L").save(path, format="PNG")
 
 
+def _building_folder(out_dir: Path) -> Path:
+    """A new folder `.<name>.<random>.tmp` beside `out_dir`, made with the user's umask (mkdtemp's 0700 would stay)."""
+    for _ in range(100):
+        path = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise write_error(out_dir, error) from None
+    raise write_error(out_dir, FileExistsError("no free temporary name beside it"))
+
+
 def _safe_name(text: str) -> str:
     """A class text usable as part of a folder name on any OS."""
     return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", text) or "_"
 
 
 def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int = 0, device: str = "auto",
-                chars: str | None = None, interpolate: str | None = None, truncation: float | None = None,
-                weights: str = "ema", precision: str | None = None) -> Path:
+                chars: str | None = None, indices: str | None = None, interpolate: str | None = None,
+                truncation: float | None = None, weights: str = "ema", precision: str | None = None) -> Path:
     """Write one PNG grid.
 
-    Unconditional: `n` images. Conditional: one row per chosen class (`chars`, else up
+    Unconditional: `n` images. Conditional: one row per chosen class (`chars` or `indices`, else up
     to 8 classes spread over the class table) with `n` columns of shared noise; or, with
     `interpolate="A,B"`, `n` rows of noise by 9 columns of soft labels from A to B.
     """
@@ -245,8 +270,8 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
     loaded = LoadedGenerator(checkpoint, device, weights, precision)
     rng = torch.Generator(loaded.device).manual_seed(seed)
     if not loaded.conditional:
-        if chars or interpolate:
-            raise InputError("this model is unconditional: --chars and --interpolate need a conditional model")
+        if chars or indices or interpolate:
+            raise InputError("this model is unconditional: --chars, --classes and --interpolate need a conditional model")
         images = np.concatenate(list(loaded.images(None, n, seed, truncation=truncation)))
         save_png(image_grid(images), out)
         return Path(out)
@@ -265,7 +290,8 @@ def sample_grid(checkpoint: str | Path, out: str | Path, n: int = 64, seed: int 
         captions = ([pair[0]] + [f"{w:.2f}" for w in weights[1:-1].tolist()] + [pair[1]]) * n
         columns = len(weights)
     else:
-        rows = select_classes(classes, chars=chars) if chars else spread_classes(len(classes), 8)
+        chosen = chars is not None or indices is not None
+        rows = select_classes(classes, chars=chars, indices=indices) if chosen else spread_classes(len(classes), 8)
         if len(rows) * n > MAX_GRID_IMAGES:
             raise InputError(f"a grid of {len(rows):,} rows x {n:,} columns is more than {MAX_GRID_IMAGES:,} images; lower --n")
         z = loaded.noise(n, rng, truncation).repeat(len(rows), 1)
