@@ -83,8 +83,8 @@ class LoadedGenerator:
         """Draw every later noise vector between two styles of the file at `path` (cond-lsgan styles),
         up to `reach` of a segment past its ends (styles.mixed_noise)."""
         check_reach(reach)
-        styles = StyleSet.load(path)
-        styles.check_fits(self.path, self.generator.z_dim, path)
+        styles = StyleSet.load(path, self.path, self.generator.z_dim)  # checked: digest, entries, this checkpoint
+        styles.check_mixable(path)
         styles.noise = styles.noise.to(self.device)
         self.styles, self.style_reach = styles, reach
 

@@ -9,10 +9,16 @@ training drew it. Each face's error is reported beside that of random noise on t
 glyphs: a fitted style that draws its face no better than random noise is no style (the
 generator never learnt that face). The fit runs in fp32 with the EMA weights. What the
 styles are for, and the file they go to: styles.py.
+
+`--out` and `--sheet` are checked writable before the fit (which takes minutes), and the
+sheet is drawn in memory and written while the styles file is still under its temporary
+name: a sheet that cannot be written leaves no styles file, and an older one in place.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +30,7 @@ from .checkpoint import file_digest
 from .loaded_generator import LoadedGenerator
 from .models import model_to_pixels, pixels_to_model
 from .runtime import autocast
-from .shared import GlyphSet, InputError, image_grid, read_store, save_png
+from .shared import GlyphSet, InputError, image_grid, read_store, save_png, write_error
 from .styles import StyleSet
 
 KEPT_STARTS = 4  # the best random candidates that Adam refines together; the best result wins
@@ -117,8 +123,8 @@ def _rmse(loaded, z: Tensor, target: Tensor, labels: Tensor) -> Tensor:
     return per_image.view(r, k).pow(2).mean(1).sqrt()
 
 
-def style_sheet(loaded, store: GlyphSet, styles: StyleSet, out: str | Path, seed: int = 0) -> Path:
-    """A PNG: for each fitted face, a row of its real glyphs above a row of what its fitted style draws of them."""
+def style_sheet(loaded, store: GlyphSet, styles: StyleSet, seed: int = 0):
+    """The sheet (a PIL image): for each fitted face, a row of its real glyphs above a row of what its fitted style draws."""
     lookup = {text: index for index, text in enumerate(loaded.classes.text)}
     rng = np.random.default_rng(seed)
     rows, captions = [], []
@@ -134,20 +140,39 @@ def style_sheet(loaded, store: GlyphSet, styles: StyleSet, out: str | Path, seed
         blank = np.zeros((pad, *store.images.shape[1:]), np.uint8)
         rows += [store.images[picked], blank, drawn, blank]
         captions += texts + [""] * pad + [f"{source[:10]}"] + [""] * (SHEET_GLYPHS - 1)
-    save_png(image_grid(np.concatenate(rows), captions, SHEET_GLYPHS), out)
-    return Path(out)
+    return image_grid(np.concatenate(rows), captions, SHEET_GLYPHS)
+
+
+def check_writable(path: str | Path) -> None:
+    """The one-line error writing `path` would meet (a folder, under a file, no permission), now rather than after the fit."""
+    path = Path(path)
+    if path.is_dir():
+        raise write_error(path, IsADirectoryError(errno.EISDIR, "")) from None
+    folder = path.parent  # atomic_output makes missing folders: the nearest existing one must take them
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise write_error(path, NotADirectoryError(errno.ENOTDIR, "")) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise write_error(path, PermissionError(errno.EACCES, "")) from None
 
 
 def fit_styles_file(checkpoint: str | Path, data: str | Path, out: str | Path, sources: Sequence[str] | None = None,
                     glyphs_per_source: int = 32, steps: int = 200, seed: int = 0, device: str = "auto",
                     sheet: str | Path | None = None) -> StyleSet:
-    """`cond-lsgan styles`: fit the styles of `data`'s faces to the checkpoint's generator (EMA weights, fp32), write them."""
+    """`cond-lsgan styles`: fit the styles of `data`'s faces to the checkpoint's generator (EMA weights, fp32), write
+    them, and the sheet where asked: no styles file unless the sheet was written too (see the module docstring)."""
+    for target in (out, sheet):
+        if target is not None:
+            check_writable(target)
     loaded = LoadedGenerator(checkpoint, device, precision="fp32")  # fitting follows gradients: no bf16 rounding
     store = read_store(data)
     styles = fit_styles(loaded, store, sources, glyphs_per_source, steps, seed=seed)
-    styles.save(out)
-    if sheet is not None:
-        style_sheet(loaded, store, styles, sheet, seed)
+    if sheet is None:
+        styles.save(out)
+    else:
+        image = style_sheet(loaded, store, styles, seed)
+        styles.save(out, before_rename=lambda: save_png(image, sheet))
     return styles
 
 

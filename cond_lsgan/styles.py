@@ -9,7 +9,13 @@ font face; this module holds what generation needs of them:
 
 - `StyleSet`, the file: one vector per source, the fit's errors, and the sha256 of the
   checkpoint fitted to (the same noise means another style in another generator, so any
-  other checkpoint refuses the file);
+  other checkpoint refuses the file). `StyleSet.load` is its only reader. The file is
+  kept as safe as a checkpoint (checkpoint.py): a content digest over everything it holds
+  is written on save and checked on load, since torch reads changed bytes silently and a
+  NaN in one style draws black glyphs with no error; every entry is checked for type and
+  shape, on save and on load. Each problem is one line naming the file. Version 1 files
+  (before the digest) still load when their entries check out, unchecked by digest, as
+  version 1 checkpoints do;
 - `mixed_noise`: each glyph's noise on the segment between two different styles, picked
   at random, at a uniformly random point t: z = (1 - t) z_a + t z_b (inside the noise's
   bounds when both ends are). Near the ends it draws the fitted faces themselves; between
@@ -20,17 +26,24 @@ font face; this module holds what generation needs of them:
 
 from __future__ import annotations
 
+import pickle
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
-from .checkpoint import file_digest
+from .checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest
 from .shared import InputError, atomic_output
 
 FORMAT = "cond-lsgan styles"
-VERSION = 1
+VERSION = 2  # 2: a content digest
+KEYS = ("sources", "noise", "checkpoint_sha256", "fit")
+REFIT = "fit them again with cond-lsgan styles"  # what every damaged file's message ends with: styles are cheap to refit
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -42,38 +55,100 @@ class StyleSet:
     checkpoint_sha256: str
     fit: list[dict]  # per source: glyphs used, pixel RMSE of the fitted style and the median of random noise
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, before_rename: Callable[[], Any] | None = None) -> Path:
+        """Write the file atomically, with its content digest. `before_rename` (another output of the
+        same command) runs once the file is written but not yet in place, so if it fails no file is left."""
         path = Path(path)
-        state = {"format": FORMAT, "version": VERSION, "sources": self.sources, "noise": self.noise.cpu(),
-                 "checkpoint_sha256": self.checkpoint_sha256, "fit": self.fit}
+        state = {"format": FORMAT, "version": VERSION, "sources": list(self.sources), "noise": self.noise.detach().cpu(),
+                 "checkpoint_sha256": self.checkpoint_sha256, "fit": list(self.fit)}
+        problem = _problem(state)
+        if problem:  # e.g. a diverged checkpoint whose fit came out NaN: no reader could use the file
+            raise InputError(f"{path}: not written: {problem}")
+        state["digest"] = content_digest(state)
         with atomic_output(path) as temporary:
-            torch.save(state, temporary)
+            with open(temporary, "wb") as handle:  # a Python file keeps a failed write's OSError (checkpoint.py)
+                torch.save(state, handle)
+            if before_rename is not None:
+                before_rename()
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "StyleSet":
+    def load(cls, path: str | Path, checkpoint: str | Path | None = None, z_dim: int | None = None) -> "StyleSet":
+        """The one reader of styles files: read, check the digest and every entry, and where given, that the
+        styles were fitted to `checkpoint` and are `z_dim` long. Any problem is one InputError line."""
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such styles file (make one with cond-lsgan styles)")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # a damaged or foreign file: say so in one line
-            raise InputError(f"{path}: not a styles file written by cond-lsgan styles ({type(error).__name__})") from None
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise InputError(f"{path}: not a styles file written by cond-lsgan styles")
-        if state.get("version") != VERSION:
-            raise InputError(f"{path}: styles file version {state.get('version')}, this cond-lsgan reads version {VERSION}")
-        return cls(list(state["sources"]), state["noise"].float(), str(state["checkpoint_sha256"]), list(state["fit"]))
-
-    def check_fits(self, generator_path: str | Path, z_dim: int, path: str | Path) -> None:
-        """Refuse styles fitted to another checkpoint: the same noise means another style in another generator."""
-        if self.noise.shape[1] != z_dim:
-            raise InputError(f"{path}: styles of {self.noise.shape[1]}-long noise; this generator takes {z_dim}")
-        if self.checkpoint_sha256 != file_digest(generator_path):
-            raise InputError(f"{path}: these styles were fitted to another checkpoint than {generator_path} "
+        state = _read(path)
+        version = state.get("version")
+        if type(version) is not int or version < 1:
+            raise DamagedCheckpoint(f"{path}: damaged styles file (version is {version!r}); {REFIT}")
+        if version > VERSION:
+            raise InputError(f"{path}: styles file version {version} is newer than this cond-lsgan reads ({VERSION}); upgrade")
+        if version >= 2:
+            try:
+                check_digest(path, state, "styles file")
+            except DamagedCheckpoint as error:
+                raise DamagedCheckpoint(f"{error}; {REFIT}") from None
+        problem = _problem(state)
+        if problem:
+            raise DamagedCheckpoint(f"{path}: damaged styles file ({problem}); {REFIT}")
+        styles = cls(list(state["sources"]), state["noise"].float(), state["checkpoint_sha256"], list(state["fit"]))
+        if z_dim is not None and styles.noise.shape[1] != z_dim:
+            raise InputError(f"{path}: styles of {styles.noise.shape[1]}-long noise; this generator takes {z_dim}")
+        if checkpoint is not None and styles.checkpoint_sha256 != file_digest(checkpoint):
+            raise InputError(f"{path}: these styles were fitted to another checkpoint than {checkpoint} "
                              "(fit them again with cond-lsgan styles --checkpoint)")
+        return styles
+
+    def check_mixable(self, path: str | Path) -> None:
+        """Mixed noise lies between two different styles: a file of one style cannot be mixed."""
         if len(self.sources) < 2:
             raise InputError(f"{path}: mixing needs at least two fitted styles, the file has {len(self.sources)}")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The file's dict, through torch's safe loader; a missing, unreadable or foreign file is one line."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a styles file")
+    if not path.is_file():
+        raise InputError(f"{path}: no such styles file (make one with cond-lsgan styles)")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is damaged or foreign
+        raise DamagedCheckpoint(f"{path}: not a readable styles file (not a PyTorch zip archive: truncated, or another kind of file)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError(f"{path}: refused to load: it holds objects, not only tensors and plain data "
+                         "(loading it could run code from the file)") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise DamagedCheckpoint(f"{path}: not a readable styles file ({(str(error).splitlines() or ['?'])[0]}); {REFIT}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{path}: not a styles file written by cond-lsgan styles")
+    return state
+
+
+def _problem(state: dict[str, Any]) -> str | None:
+    """What is wrong with a styles file's entries, in a few words, or None."""
+    missing = [key for key in KEYS if key not in state]
+    if missing:
+        return f"no {', '.join(missing)}"
+    sources, noise, fit = state["sources"], state["noise"], state["fit"]
+    if not (isinstance(sources, list) and sources and all(isinstance(s, str) for s in sources)):
+        return "sources is not a list of names"
+    if not isinstance(noise, Tensor):
+        return f"noise is a {type(noise).__name__}, not a 2-D float tensor"
+    if not noise.is_floating_point():
+        return f"noise is {noise.dtype}, not a float tensor"
+    if noise.dim() != 2 or noise.shape[1] < 1:
+        return f"noise has shape {tuple(noise.shape)}, not (sources, z_dim)"
+    if len(noise) != len(sources):
+        return f"{len(sources)} sources but {len(noise)} rows of noise"
+    for source, row in zip(sources, noise):
+        if not torch.isfinite(row).all():
+            return f"the style of {source!r} holds NaN or inf"
+    if not (isinstance(state["checkpoint_sha256"], str) and _SHA256.match(state["checkpoint_sha256"])):
+        return "checkpoint_sha256 is not a sha256"
+    if not (isinstance(fit, list) and len(fit) == len(sources) and all(isinstance(entry, dict) for entry in fit)):
+        return "fit is not one entry per source"
+    return None
 
 
 def check_reach(reach: float) -> None:

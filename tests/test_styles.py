@@ -155,7 +155,7 @@ def test_styles_bad_input_is_one_line(faces, tmp_path):
         (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "b.h5", "--styles",
           styles_path, "--truncation", "0.5"], "--truncation and --styles"),
         (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "c.h5", "--styles",
-          root / "faces.h5"], "not a styles file"),
+          root / "faces.h5"], "not a readable styles file"),
         (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "g.h5", "--style-reach",
           "0.5"], "--style-reach goes with --styles"),
         (["generate", "--checkpoint", checkpoint, "--all", "--per-class", "2", "--out", tmp_path / "h.h5", "--styles",
