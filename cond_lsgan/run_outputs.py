@@ -9,8 +9,9 @@ would turn the newest checkpoint into HTML; one written as `.lock` would swap th
 file). Other names in a run folder stay open: `report RUN --out RUN/report.html` is fine.
 
 A folder is a run folder when two of its `.lock` (every `train` makes one), config.json
-and `checkpoints/` are there (two, so that another program's lone `.lock` does not count). Paths are
-compared after os.path.realpath, so symbolic links and `..` lead to the same answer.
+and `checkpoints/` are there (two, so that another program's lone `.lock` does not
+count). Paths are compared after os.path.realpath, so symbolic links and `..` lead to
+the same answer.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from .checkpoint import checkpoint_dir
 from .run_folder import CONFIG_FILE, LOCK_NAME, RUN_FILES
 from .shared import InputError
 
-RUN_SUBFOLDERS = (checkpoint_dir("").name, "samples", "tensorboard")  # written by train alone
+# Written by train alone (checkpoint.checkpoint_dir, training.py); named here so that `report`, which
+# checks them, still starts without torch.
+CHECKPOINTS, RUN_SUBFOLDERS = "checkpoints", ("checkpoints", "samples", "tensorboard")
 RUN_TOP_FILES = (LOCK_NAME, *RUN_FILES)
 
 OutputPaths = str | os.PathLike | list | tuple | None
@@ -31,7 +33,7 @@ OutputPaths = str | os.PathLike | list | tuple | None
 
 def is_run_folder(folder: Path) -> bool:
     """Whether `folder` is (or was) the --out of a `cond-lsgan train`."""
-    lock, config, checkpoints = (folder / LOCK_NAME).is_file(), (folder / CONFIG_FILE).is_file(), checkpoint_dir(folder).is_dir()
+    lock, config, checkpoints = (folder / LOCK_NAME).is_file(), (folder / CONFIG_FILE).is_file(), (folder / CHECKPOINTS).is_dir()
     return (lock and (config or checkpoints)) or (config and checkpoints)
 
 

@@ -188,7 +188,7 @@ def test_bad_input_is_one_line_and_exit_2(evaluated, without_torch, tmp_path):
         ((run, "--evaluation", tmp_path / "missing.json", "--out", out), "evaluation report not found: "),
         ((run, "--evaluation", tmp_path / "cut.json", "--out", out), "cut.json: not the JSON report of cond-lsgan evaluate generator"),
         ((run, "--evaluation", run / "config.json", "--out", out), "config.json: not a report of cond-lsgan evaluate generator"),
-        ((run, "--out", run / "metrics.jsonl"), "metrics.jsonl is the input RUN"),
+        ((run, "--out", run / "metrics.jsonl"), "would write into the run folder"),
     ]
     for args, message in cases:
         assert_one_line_error(report(without_torch, *args), "cond-lsgan", message)

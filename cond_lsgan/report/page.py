@@ -1,4 +1,5 @@
-"""The HTML of a report page: sections, tables, embedded pictures, the grid slider, the file.
+"""The HTML of a report page: sections, tables, embedded pictures, the grid slider, the file,
+and how the page and stderr speak of what its files hold but it cannot use (`shown`, `warn_of`).
 
 A page is one file with everything in it: pictures as base64 data URIs, charts as inline
 SVG (svg.py), a style sheet and a dozen lines of plain script for the slider. Its
@@ -10,12 +11,15 @@ than quietly depending on it. Without script the grids are still all there, in t
 from __future__ import annotations
 
 import base64
+import re
+import sys
 from html import escape
 from pathlib import Path
 from typing import Sequence
 
 from ..shared import atomic_output
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 STYLE = """
@@ -97,11 +101,33 @@ def notes(lines: Sequence[str]) -> str:
     return f'<ul class="notes">{"".join(f"<li>{escape(line)}</li>" for line in lines)}</ul>' if lines else ""
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A value read from a file, as a note quotes it: strings quoted, booleans as JSON writes them, cut at `limit`."""
+    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def warn_of(problems: Sequence[str], where: str) -> None:
+    """One line on stderr when a page left out what its files hold but it cannot use: how many, and the first.
+
+    The page lists them all; the line is for whoever runs the command without opening it.
+    """
+    if problems:
+        count = f"{len(problems)} thing{'s' if len(problems) > 1 else ''}"
+        more = "; …" if len(problems) > 1 else ""
+        print(f"cond-lsgan: warning: {count} {where} could not be used; the page notes them: {problems[0]}{more}",
+              file=sys.stderr)
+
+
 def write_page(text: str, out: str | Path) -> Path:
-    """Write the page at `out` (UTF-8) under a temporary name first, so a reader never sees half of it."""
+    """Write the page at `out` (UTF-8) under a temporary name first, so a reader never sees half of it.
+
+    A lone surrogate (JSON's "\\ud800", a file name that is not UTF-8) has no UTF-8 form: it
+    is written as U+FFFD rather than failing the page.
+    """
     out = Path(out)
     with atomic_output(out) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_text(_SURROGATE.sub("\ufffd", text), encoding="utf-8")
     return out
 
 

@@ -4,7 +4,10 @@ Drawn here rather than by a plotting library so that a page needs nothing but a 
 (no script, no fonts or files to fetch) and the report needs no extra package. Each chart
 is an `<svg class="chart">`, each line a `<path class="series">`; points carry a `<title>`,
 which browsers show on hover. Long series are reduced to MAX_POINTS bucket means, so a
-run of a million steps still draws a light page.
+run of a million steps still draws a light page. A value is drawn only if `drawable`: a
+number (not a bool) within ±MAX_MAGNITUDE; anything else read from a file (a string, NaN,
+an integer of 400 digits, 1.7e308) is a gap, never an exception, and callers that want to
+say so count the same test.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ LEFT, RIGHT, TOP, BOTTOM = 60, 16, 30, 42  # margins around the plot area
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 MAX_POINTS = 1500
 MARKED_POINTS = 80  # series up to this long get a dot (with a hover title) at every point
+MAX_MAGNITUDE = 1e300  # an axis spans twice the largest value: past ~9e307 that overflows to infinity
 
 
 @dataclass
@@ -30,7 +34,8 @@ class Series:
 
 def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str) -> str:
     """One chart of several lines over a shared x axis; a chart saying "no data yet" when there are no values."""
-    series = [_reduced(Series(s.name, list(s.x), [y if _finite(y) else None for y in s.y])) for s in series]
+    series = [_reduced(Series(s.name, [float(x) if drawable(x) else None for x in s.x],
+                              [float(y) if drawable(y) and drawable(x) else None for x, y in zip(s.x, s.y)])) for s in series]
     xs = [x for s in series for x, y in zip(s.x, s.y) if y is not None]
     ys = [y for s in series for y in s.y if y is not None]
     if not ys:
@@ -61,7 +66,7 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str)
 
 def scatter_chart(title: str, points: Sequence[tuple[float, float, str]], x_label: str, y_label: str) -> str:
     """Dots at (x, y), each titled with its label (shown on hover)."""
-    points = [(x, y, label) for x, y, label in points if _finite(x) and _finite(y)]
+    points = [(float(x), float(y), label) for x, y, label in points if drawable(x) and drawable(y)]
     if not points:
         return _frame(title, x_label, y_label, None, None, '<text class="empty" x="50%" y="55%" text-anchor="middle">no data</text>')
     x_axis = _Axis(min(p[0] for p in points), max(p[0] for p in points), LEFT, WIDTH - RIGHT)
@@ -124,15 +129,21 @@ def _reduced(series: Series) -> Series:
     size = math.ceil(len(series.x) / MAX_POINTS)
     xs, ys = [], []
     for start in range(0, len(series.x), size):
-        values = [y for y in series.y[start:start + size] if y is not None]
-        xs.append(sum(series.x[start:start + size]) / len(series.x[start:start + size]))
-        ys.append(sum(values) / len(values) if values else None)
+        bucket = [(x, y) for x, y in zip(series.x[start:start + size], series.y[start:start + size]) if y is not None]
+        xs.append(sum(x for x, _ in bucket) / len(bucket) if bucket else None)
+        ys.append(sum(y for _, y in bucket) / len(bucket) if bucket else None)
     return Series(series.name, xs, ys)
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+def drawable(value: object) -> bool:
+    """A number a chart can place: not a bool, finite and within ±MAX_MAGNITUDE (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return abs(float(value)) <= MAX_MAGNITUDE  # False for NaN and inf; OverflowError for an int past a float
+    except OverflowError:
+        return False
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 and float(value).is_integer() else f"{value:.4g}"
+    return f"{value:,.0f}" if 1000 <= abs(value) < 1e15 and float(value).is_integer() else f"{value:.4g}"
