@@ -119,15 +119,25 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, handle)
 
 
-def prune_checkpoints(run_dir: str | Path, keep: int, intact: Path | None = None) -> None:
-    """Delete all but the newest `keep` checkpoints, never `intact` (the one just written).
+def prune_checkpoints(run_dir: str | Path, keep: int, intact: Path | None = None) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints, never `intact` (the one just written); the deleted, for the log.
 
-    Newer files may be damaged ones that a resume fell back from; counting them must not
-    cost the run its only good checkpoint.
+    Newer files may be damaged ones that a resume fell back from (left where they are when
+    the run does not reach their step); counting them must not cost the run its only good
+    checkpoint.
     """
+    deleted = []
     for old in list_checkpoints(run_dir)[:-keep]:
         if intact is None or old != Path(intact):
             old.unlink(missing_ok=True)
+            deleted.append(old)
+    return deleted
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a checkpoint's file name (step_0000300.pt -> 300), None for another name."""
+    found = _NAME.match(Path(path).name)
+    return int(found.group(1)) if found else None
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", require: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -129,7 +129,8 @@ def _train(args: argparse.Namespace) -> int:
     from .resume import resolve_run_config
     from .training import train
 
-    check_outputs_apart({"--data": args.data}, {"--out": [args.out, *(Path(args.out) / name for name in RUN_FILES)]})
+    check_outputs_apart({"--data": args.data, "--config": args.config},
+                        {"--out": [args.out, *(Path(args.out) / name for name in RUN_FILES)]})
     config = resolve_run_config(args.config, args.out, args.resume, args.overrides)
     probe_store(args.data)
     _tune_process_for_training(config.train.device)

@@ -33,6 +33,12 @@ train` for 2 steps and a checkpoint peaked at 8.47 GiB RSS in all): within a few
 percent, on either side. So only a
 run within that margin of the available memory is judged wrongly, and
 `train.memory_check = false` still runs one refused wrongly.
+
+The same meta models answer a question memory_check does not switch off: at one image a
+rank (train.batch_size=1), a BatchNorm over features (paper28's BatchNorm1d after G's
+first layer) normalises one value per channel, so its output is a constant and PyTorch
+refuses it in training. `check_batch_of_one` turns that into one line before anything is
+allocated; a model whose BatchNorms see a spatial map (seed32) trains at batch 1.
 """
 
 from __future__ import annotations
@@ -153,9 +159,10 @@ def available_memory(device: torch.device, root: Path = Path("/")) -> int | None
 def check_training_memory(config: Config, num_classes: int, glyphs: GlyphSet, device: torch.device,
                           ranks: Ranks = Ranks(), available: int | None = None) -> None:
     """An InputError if training would need more memory than `device` has (`available`: measured when None)."""
+    batch = config.train.batch_size // ranks.world
+    check_batch_of_one(config, num_classes, glyphs.image_size, batch, ranks)
     if not config.train.memory_check:
         return
-    batch = config.train.batch_size // ranks.world
     data = 0 if device.type == "cpu" else glyphs.images.nbytes + 16 * len(glyphs)  # images, int64 labels and order
     estimate = estimate_training(config, num_classes, glyphs.image_size, batch, data)
     sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if ranks.distributed and device.type == "cpu" else 1
@@ -168,6 +175,36 @@ def check_training_memory(config: Config, num_classes: int, glyphs: GlyphSet, de
             f"at batch {batch:,} of {glyphs.image_size}px images {_size(estimate.activations)}"
             f"{f', data {_size(data)}' if data else ''}) but {device} has {_size(available)} available; "
             "lower train.batch_size, model.width or the image size, or set train.memory_check=false to try anyway")
+
+
+def check_batch_of_one(config: Config, num_classes: int, image_size: int, batch: int, ranks: Ranks = Ranks()) -> None:
+    """An InputError if a BatchNorm of G or D would normalise one value per channel at `batch` images a rank.
+
+    Only a batch of one can (two images give two values); statistics synced over several
+    ranks (train.sync_batchnorm) count every rank's image.
+    """
+    if batch > 1 or (ranks.world > 1 and config.train.sync_batchnorm):
+        return
+    with torch.device("meta"):
+        generator, discriminator = build_models(config.model, num_classes, image_size)
+    labels = torch.zeros(batch, dtype=torch.int64, device="meta")
+    z = generator.sample_z(batch, device="meta")
+    with torch.no_grad():
+        images = generator.eval()(z, labels)  # running statistics: only the shape of D's input is wanted
+        for part, run in (("generator", lambda: generator.train()(z, labels)),
+                          ("discriminator", lambda: discriminator.train()(torch.empty_like(images), labels))):
+            try:
+                run()
+            except ValueError as error:
+                if "Expected more than 1 value per channel" not in str(error):
+                    raise
+                arch, setting = config.model.arch, f"train.batch_size={config.train.batch_size}"
+                too_small = (f"{setting} is too small for model.arch={arch}" if ranks.world == 1 else
+                             f"{setting} gives each of the {ranks.world} ranks one image, too few for model.arch={arch}")
+                instead = ("use train.batch_size=2 or more (a store of at least 2 images)" if ranks.world == 1 else
+                           f"use train.batch_size={2 * ranks.world} or more, or train.sync_batchnorm=true")
+                raise InputError(f"{too_small}: its {part}'s BatchNorm would normalise one value per channel over a batch "
+                                 f"of one image, which makes its output a constant (PyTorch refuses it); {instead}") from None
 
 
 def check_generation_memory(model: ModelConfig, num_classes: int, image_size: int, batch: int, device: torch.device,

@@ -28,7 +28,10 @@ auto`. A step with a non-finite loss applies no update and writes no checkpoint,
 `train.max_bad_steps` of them in a row stop the run with an error; so do weights that are
 not finite (or overflow D) when a checkpoint is due, a run that applied no update at all,
 and a last step that could not be saved. One process writes a run folder at a time
-(run_folder.py).
+(run_folder.py), and a run that fails before its first checkpoint removes the folder it
+made. Nothing of a run is written over or deleted without a log line: each pruned
+checkpoint, each grid or checkpoint of a step an earlier run had already reached (after
+a fall-back past a damaged checkpoint, which resume.py first moves aside).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from .generate import spread_classes
 from .memory import check_training_memory
 from .models import model_to_pixels
 from .models.label_init import glyph_label_rows
-from .resume import check_class_count, check_compatible, load_resume_checkpoint
+from .resume import check_class_count, check_compatible, load_resume_checkpoint, set_aside_damaged
 from .run_folder import CONFIG_FILE, LOG_FILE, METRICS_FILE, RunLock
 from .runtime import precision_name, resolve_device
 from .shared import InputError, atomic_output, image_grid, read_store, save_png
@@ -93,7 +96,7 @@ def train(config: Config, data_path: str | Path, run_dir: str | Path, resume: st
 def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, ranks: Ranks, device: torch.device,
            signals: _StopSignals, notes: list[str]) -> TrainResult:
     settings = config.train
-    resume_from, state, resume_notes = load_resume_checkpoint(run_dir, resume, device)
+    resume_from, state, resume_notes, damaged = load_resume_checkpoint(run_dir, resume, device)
 
     # Data, then models (TrainingStep seeds first, so the initial weights are a function of train.seed).
     glyphs = read_store(data_path)
@@ -115,8 +118,10 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
         step = state["step"]
         if step > settings.steps:
             raise InputError(f"{resume_from} is at step {step}, beyond train.steps={settings.steps}")
-    distributed.check_same_step(step, ranks, device)
+    distributed.check_same_step(step, ranks, device)  # also: every rank has read its checkpoint
     distributed.seed_dropout(settings.seed, step, ranks)
+    if ranks.main:  # the damaged checkpoints this run trains past go aside, not under its new files
+        resume_notes += set_aside_damaged(damaged, step, settings.steps)
 
     if ranks.main:  # rank 0 alone writes the run folder
         with atomic_output(run_dir / CONFIG_FILE) as temporary:  # atomic: a restarted rank may be reading it
@@ -161,6 +166,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     good_steps = bad_in_a_row = applied_steps = 0
     first_step = step
     last_checkpoint = resume_from
+    earlier = f"from before this run resumed at step {first_step}" if resume_from else "from before this run started"
 
     def kept() -> str:
         return f"the newest good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
@@ -192,7 +198,10 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
                 with torch.no_grad():
                     grid = model_to_pixels(trainer.generator_ema(grid_z, grid_labels), generator.output_range)
                 picture = image_grid(grid.cpu().numpy(), grid_captions, columns)
-                save_png(picture, run_dir / "samples" / f"step_{step:07d}.png")
+                grid_path = run_dir / "samples" / f"step_{step:07d}.png"
+                if grid_path.exists():
+                    log.line(f"writing over {grid_path}: a grid of step {step} {earlier}")
+                save_png(picture, grid_path)
                 log.board.grid(step, picture)
             if not trainer.skipped and (step % settings.checkpoint_every == 0 or final or stop):
                 problem = trainer.unusable_weights(grid_z, grid_labels)
@@ -201,8 +210,11 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
                                      f"({problem or 'on another rank'}); not saved; {kept()}; {LOWER}")
                 last_checkpoint = checkpoint_path(run_dir, step)
                 if ranks.main:
+                    if last_checkpoint.exists():
+                        log.line(f"writing over {last_checkpoint}: a checkpoint of step {step} {earlier}")
                     save_checkpoint(snapshot(step), last_checkpoint)
-                    prune_checkpoints(run_dir, settings.keep_checkpoints, intact=last_checkpoint)
+                    for pruned in prune_checkpoints(run_dir, settings.keep_checkpoints, intact=last_checkpoint):
+                        log.line(f"pruned {pruned} (train.keep_checkpoints={settings.keep_checkpoints})")
             log.advance(step)
             if stop and not final:
                 log.line(f"stopped by {signal.Signals(stop).name} at step {step} of {settings.steps}; checkpoint "
