@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import os
+import signal
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -91,6 +96,42 @@ def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragm
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path: what a test compares before and after."""
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@contextlib.contextmanager
+def live_trainer(command: list, until: str, env: dict, timeout: float = 90) -> Iterator[subprocess.Popen]:
+    """A training process of `command`, yielded once a line of its stderr starts with `until`; killed if still alive at the end.
+
+    A hang kills it after `timeout` seconds, so the test fails instead of stalling.
+    """
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    try:
+        for line in process.stderr:
+            if line.startswith(until):
+                break
+        yield process
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stderr.close()
+
+
+def stop_trainer(process: subprocess.Popen) -> str:
+    """SIGTERM a live_trainer: it saves a checkpoint and exits with 143; returns the rest of its stderr."""
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(60) == 143, rest
+    return rest
 
 
 def torchrun(*args: object, nproc: int = 2, launcher: tuple[str, ...] = (), path: tuple[str, ...] = (),

@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,18 +22,13 @@ from cond_lsgan.run_folder import LOCK_NAME, RunLock
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28
+from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, file_digests, live_trainer, run_cond_lsgan, stop_trainer
 from test_run_safety import flip_tensor_bytes
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
 TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1"]
 EVERY_STEP = ["train.checkpoint_every=1", "train.sample_every=1", "train.keep_checkpoints=5"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`, by relative path."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def cli(capsys, *args: object) -> tuple[int, str]:
@@ -69,14 +62,14 @@ def three_steps(digits28, tmp_path, capsys) -> Path:
 
 
 def test_resuming_an_older_checkpoint_in_place_is_refused_and_a_new_out_branches(digits28, tmp_path, capsys, three_steps):
-    run, before = three_steps, hashes(three_steps)
+    run, before = three_steps, file_digests(three_steps)
     old = checkpoint_path(run, 1)
     # The failure was: exit 0, steps 2 and 3 silently replaced by the new branch.
     line = error_line(*cli(capsys, *train_args(digits28, run, "train.lr_g=1e-3", resume=old, config=None)))
     assert line == (f"cond-lsgan: error: {run} holds checkpoints newer than {old} (step 1): step_0000002.pt, step_0000003.pt; "
                     "resuming there would write over them; to branch from it give a new --out, or continue the newest "
                     "with --resume auto")
-    assert hashes(run) == before
+    assert file_digests(run) == before
     # A branch in a new folder, its config taken from the checkpoint (no --config): the original is left byte for byte.
     branch = tmp_path / "branch"
     code, err = cli(capsys, *train_args(digits28, branch, "train.lr_g=1e-3", resume=old, config=None))
@@ -85,11 +78,11 @@ def test_resuming_an_older_checkpoint_in_place_is_refused_and_a_new_out_branches
     assert f"resuming from {old} at step 1 of 3" in err
     assert [p.name for p in list_checkpoints(branch)] == ["step_0000002.pt", "step_0000003.pt"]
     assert load_checkpoint(checkpoint_path(branch, 3), require=RUN_KEYS)["config"]["train"]["lr_g"] == 1e-3
-    assert hashes(run) == before
+    assert file_digests(run) == before
     # Continuing a folder from another folder's checkpoint would mix two runs in one: refused too.
     line = error_line(*cli(capsys, *train_args(digits28, branch, resume=checkpoint_path(run, 3), config=None)))
     assert f"{branch} already holds checkpoints (the newest step_0000003.pt) and {checkpoint_path(run, 3)} is not one of them" in line
-    assert hashes(run) == before
+    assert file_digests(run) == before
 
 
 def test_a_damaged_checkpoint_the_run_reaches_again_is_moved_aside_and_every_overwrite_and_prune_is_logged(
@@ -188,31 +181,18 @@ def test_two_trainers_meet_with_the_lock_file_replaced_the_second_is_refused(dig
     run = tmp_path / "run"
     command = [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", digits28, "--out", run, "--resume", "auto",
                *TINY, "train.steps=100000", "train.checkpoint_every=50", "train.sample_every=100000"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
-    timer = threading.Timer(90, first.kill)  # a hang fails the test instead of stalling it
-    timer.start()
-    try:
-        for line in first.stderr:
-            if line.startswith("step 3: d_loss"):
-                break
-        (tmp_path / "other").write_text("someone else's file")
-        os.replace(tmp_path / "other", run / LOCK_NAME)
+    with live_trainer(command, "step 3: d_loss", ENV) as first:
+        lock = run / LOCK_NAME
+        report = run_cond_lsgan("report", run, "--out", lock)  # our own commands refuse to write it
+        assert_one_line_error(report, "cond-lsgan", f"--out {lock} would write into the run folder", "its .lock")
+        (tmp_path / "other").write_text("someone else's file")  # another program replaces it
+        os.replace(tmp_path / "other", lock)
         config = hashlib.sha256((run / "config.json").read_bytes()).hexdigest()
         second = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=90)
-        assert second.returncode == 2, second.stderr
-        assert second.stderr.count("\n") == 1 and second.stderr.startswith("cond-lsgan: error: ")
-        assert f"{run} is in use by another training run (pid {first.pid}" in second.stderr
+        assert_one_line_error(second, "cond-lsgan", f"{run} is in use by another training run (pid {first.pid}")
         assert hashlib.sha256((run / "config.json").read_bytes()).hexdigest() == config
-        first.send_signal(signal.SIGTERM)
-        rest = first.stderr.read()
-        assert first.wait(60) == 143, rest
+        rest = stop_trainer(first)
         assert "continue with --resume auto" in rest.strip().splitlines()[-1]
-    finally:
-        timer.cancel()
-        if first.poll() is None:
-            first.kill()
-        first.wait()
-        first.stderr.close()
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, len(steps) + 1))  # every step once, in order: one writer
     assert load_checkpoint(list_checkpoints(run)[-1], require=RUN_KEYS)["step"] == steps[-1]

@@ -25,7 +25,7 @@ from cond_lsgan.config import load_config
 from cond_lsgan.run_folder import LOCK_NAME, RunLock
 from cond_lsgan.training import train
 from data_tools.errors import InputError
-from helpers import REPO_ROOT, TINY_PAPER28
+from helpers import REPO_ROOT, TINY_PAPER28, live_trainer, stop_trainer
 
 DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
 TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
@@ -184,21 +184,11 @@ def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_files_are_in
     run = tmp_path / "run"
     command = [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", digits28, "--out", run, "--resume", "auto",
                *TINY, "train.steps=100000", "train.checkpoint_every=5"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
-    try:
-        for line in first.stderr:
-            if line.startswith("step 6: d_loss"):
-                break
+    with live_trainer(command, "step 6: d_loss", ENV) as first:
         second = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=120)
         assert second.returncode == 2, second.stderr
         assert second.stderr.count("\n") == 1 and f"is in use by another training run (pid {first.pid} " in second.stderr
-        first.send_signal(signal.SIGTERM)
-        rest = first.stderr.read()
-        assert first.wait(60) == 143, rest
-    finally:
-        first.kill()
-        first.wait()
-        first.stderr.close()
+        stop_trainer(first)
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, len(steps) + 1))  # every step once, in order: one writer
     assert load_checkpoint(list_checkpoints(run)[-1], require=RUN_KEYS)["step"] == steps[-1]
