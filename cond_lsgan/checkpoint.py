@@ -147,30 +147,42 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", requir
     `require` (RUN_KEYS to resume, GENERATOR_KEYS to generate) must be there.
     """
     path = Path(path)
+    state = read_versioned(path, "checkpoint", FORMAT, VERSION, device)
+    if state.get("version", 0) >= 2:
+        check_digest(path, state)
+    _check_entries(path, state, require)
+    return state
+
+
+def read_versioned(path: Path, what: str, format_: str, version: int, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The dict that torch.save wrote at `path` for a file of `format_`, loaded without unpickling code, of a version
+    this code reads (no "version": 0); a missing, foreign, unreadable or newer file is one line naming `what`.
+
+    The reading the versioned files share (checkpoints, styles files); each checks its digest and entries itself.
+    """
+    noun = what if what.endswith(" file") else f"{what} file"
     if path.is_dir():
-        raise InputError(f"{path} is a folder, not a checkpoint file")
+        raise InputError(f"{path} is a folder, not a {noun}")
     if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
+        raise InputError(f"{what} not found: {path}")
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is damaged or foreign
-        raise DamagedCheckpoint(f"{path}: not a readable checkpoint (not a PyTorch zip archive; truncated or another kind of file)")
+        raise DamagedCheckpoint(f"{path}: not a readable {what} (not a PyTorch zip archive; truncated or another kind of file)")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        what = f"a {found.group(1)} object" if found else "objects"
-        raise InputError(f"{path}: refused to load: it holds {what}, not only tensors and plain data "
+        held = f"a {found.group(1)} object" if found else "objects"
+        raise InputError(f"{path}: refused to load: it holds {held}, not only tensors and plain data "
                          "(loading it could run code from the file)") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise DamagedCheckpoint(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise InputError(f"{path}: not a cond-lsgan checkpoint")
-    if type(state.get("version", 0)) is not int:
-        raise DamagedCheckpoint(f"{path}: damaged checkpoint (version is {state['version']!r})")
-    if state.get("version", 0) > VERSION:
-        raise InputError(f"{path}: checkpoint version {state['version']} is newer than this cond-lsgan reads ({VERSION}); upgrade")
-    if state.get("version", 0) >= 2:
-        check_digest(path, state)
-    _check_entries(path, state, require)
+        raise DamagedCheckpoint(f"{path}: not a readable {what} ({(str(error).splitlines() or ['?'])[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != format_:
+        raise InputError(f"{path}: not a cond-lsgan {what}")
+    found = state.get("version", 0)
+    if type(found) is not int:
+        raise DamagedCheckpoint(f"{path}: damaged {what} (version is {found!r})")
+    if found > version:
+        raise InputError(f"{path}: {what} version {found} is newer than this cond-lsgan reads ({version}); upgrade")
     return state
 
 

@@ -26,9 +26,7 @@ font face; this module holds what generation needs of them:
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +34,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest
+from .checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest, read_versioned
 from .shared import InputError, atomic_output
 
 FORMAT = "cond-lsgan styles"
@@ -77,17 +75,14 @@ class StyleSet:
         """The one reader of styles files: read, check the digest and every entry, and where given, that the
         styles were fitted to `checkpoint` and are `z_dim` long. Any problem is one InputError line."""
         path = Path(path)
-        state = _read(path)
-        version = state.get("version")
-        if type(version) is not int or version < 1:
-            raise DamagedCheckpoint(f"{path}: damaged styles file (version is {version!r}); {REFIT}")
-        if version > VERSION:
-            raise InputError(f"{path}: styles file version {version} is newer than this cond-lsgan reads ({VERSION}); upgrade")
-        if version >= 2:
-            try:
+        try:
+            state = read_versioned(path, "styles file", FORMAT, VERSION)
+            if state.get("version", 0) < 1:
+                raise DamagedCheckpoint(f"{path}: damaged styles file (version is {state.get('version')!r})")
+            if state["version"] >= 2:
                 check_digest(path, state, "styles file")
-            except DamagedCheckpoint as error:
-                raise DamagedCheckpoint(f"{error}; {REFIT}") from None
+        except DamagedCheckpoint as error:
+            raise DamagedCheckpoint(f"{error}; {REFIT}") from None
         problem = _problem(state)
         if problem:
             raise DamagedCheckpoint(f"{path}: damaged styles file ({problem}); {REFIT}")
@@ -103,26 +98,6 @@ class StyleSet:
         """Mixed noise lies between two different styles: a file of one style cannot be mixed."""
         if len(self.sources) < 2:
             raise InputError(f"{path}: mixing needs at least two fitted styles, the file has {len(self.sources)}")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """The file's dict, through torch's safe loader; a missing, unreadable or foreign file is one line."""
-    if path.is_dir():
-        raise InputError(f"{path} is a folder, not a styles file")
-    if not path.is_file():
-        raise InputError(f"{path}: no such styles file (make one with cond-lsgan styles)")
-    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is damaged or foreign
-        raise DamagedCheckpoint(f"{path}: not a readable styles file (not a PyTorch zip archive: truncated, or another kind of file)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(f"{path}: refused to load: it holds objects, not only tensors and plain data "
-                         "(loading it could run code from the file)") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise DamagedCheckpoint(f"{path}: not a readable styles file ({(str(error).splitlines() or ['?'])[0]}); {REFIT}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise InputError(f"{path}: not a styles file written by cond-lsgan styles")
-    return state
 
 
 def _problem(state: dict[str, Any]) -> str | None:

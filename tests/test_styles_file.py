@@ -122,7 +122,7 @@ def test_each_malformed_styles_file_is_one_line_naming_the_file_and_the_problem(
         "nan.pt": (good_state(noise=noise_nan), "the style of 'Face B' holds NaN or inf"),
         "inf.pt": (good_state(noise=noise_inf), "the style of 'Face A' holds NaN or inf"),
         "names.pt": ({**good_state(), "sources": ["Face A", 7]}, "sources is not a list of names"),
-        "not_dict.pt": ([1, 2, 3], "not a styles file written by cond-lsgan styles"),
+        "not_dict.pt": ([1, 2, 3], "not a cond-lsgan styles file"),
         "newer.pt": ({**good_state(), "version": 3}, "styles file version 3 is newer than this cond-lsgan reads (2)"),
     }
     for name, (state, fragment) in cases.items():
