@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --all-fonts or --fonts-in: least fraction of the set a face must have (default 0.9)")
     render.add_argument("--out", type=Path, required=True, help="glyph store to write (.h5)")
     render.add_argument("--gzip", action="store_true", help="gzip-compress the images")
+    render.add_argument("--strict", action="store_true",
+                        help="refuse a face FreeType cannot draw (damaged outlines) instead of skipping it")
     render.add_argument("--with-traditional", action="store_true",
                         help="also a class per traditional form of the set's characters (会 -> 會), recorded as such, "
                              "for a judge that names them in `cond-lsgan audit` (needs the opencc package)")
@@ -214,6 +216,10 @@ def _render(args: argparse.Namespace) -> int:
                          "--charset": charset_file(args.charset)}, {"--out": args.out})
     characters = load_charset(args.charset, args.limit)
     faces, left_out = resolve_faces(args.font or [], args.all_fonts, characters, args.min_coverage, args.fonts_in or [])
+    read: dict[str, list[Path]] = {}  # every face file read, however found (--fonts-in, a folder), left-out faces too
+    for face in [*faces, *(item.face for item in left_out)]:
+        read.setdefault(f"font ({face.name})", []).extend(path for path, _ in face.files)
+    check_outputs_apart(read, {"--out": args.out})
     charset_name = args.charset + (f" --limit {args.limit}" if args.limit else "")
     traditional_of, uncovered = None, []
     if args.with_traditional:  # faces are chosen by the charset alone; the forms are drawn by those that have them
@@ -221,7 +227,7 @@ def _render(args: argparse.Namespace) -> int:
     report = render_glyphs(
         args.out, characters, faces, size=args.size, margin=args.margin, augment=args.augment, seed=args.seed,
         workers=args.workers, charset_name=charset_name, left_out=left_out, compression="gzip" if args.gzip else None,
-        progress=sys.stderr.isatty(), traditional_of=traditional_of,
+        progress=sys.stderr.isatty(), traditional_of=traditional_of, strict=args.strict,
     )
     print(format_report(report))
     if uncovered:

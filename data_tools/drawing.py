@@ -8,6 +8,11 @@ ratio, and centred on its ink box. Ink is 255 on 0, the store's convention.
 Augmented variants get a random stroke-width change (blur, then re-threshold at a
 shifted level: cheap soft morphology), rotation and shear at the large size, then a
 random scale, aspect and shift in the fit. render.py runs these over whole faces.
+
+A font is untrusted input that Pillow rasterises: a glyph claiming an ink box of more
+than `MAX_GLYPH_EM` em a side (a font with 16 units per em and 2,048-unit outlines) is
+`GlyphTooLarge` before any canvas is made, as Pillow's decompression-bomb check does for
+images: drawn, it could need gigabytes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ ASPECT_LOG_RANGE = 0.12  # width / height changes by up to exp(+-0.12)
 SHIFT_PX = 1.5
 STROKE_RANGE = (-0.5, 1.0)  # thinner .. thicker, as a fraction of the blur radius
 STROKE_BLUR = 0.5  # blur radius for the stroke change, in output pixels
+MAX_GLYPH_EM = 8  # ink boxes of real glyphs are an em or two a side, of the widest calligraphic ones a few
 
+
+class GlyphTooLarge(ValueError):
+    """A glyph whose box is larger than MAX_GLYPH_EM em a side: a damaged or hostile font."""
 
 
 def draw_size(size: int) -> int:
@@ -37,8 +46,11 @@ def draw_size(size: int) -> int:
 
 
 def draw_glyph(font: ImageFont.FreeTypeFont, character: str) -> Image.Image | None:
-    """`character` drawn at the font's size, cut to its ink box plus a border; None if no ink."""
+    """`character` drawn at the font's size, cut to its ink box plus a border; None if no ink; GlyphTooLarge."""
     left, top, right, bottom = font.getbbox(character)
+    if max(right - left, bottom - top) > MAX_GLYPH_EM * font.size:
+        raise GlyphTooLarge(f"the glyph of {character} is {right - left:,}x{bottom - top:,} px at {font.size} px per em "
+                            f"(more than {MAX_GLYPH_EM} em a side)")
     pad = max(2, font.size // 16)  # room for the stroke change and rotation of augmentation
     canvas = Image.new("L", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), 0)
     ImageDraw.Draw(canvas).text((pad - left, pad - top), character, font=font, fill=255)

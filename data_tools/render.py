@@ -19,6 +19,10 @@ What gets dropped, and why, so that no sample is a box or a blank:
   is the very bitmap it draws for one of the form's simplified characters is `aliased`
   (the cmap sends both code points to one glyph): it would teach a judge that the
   simplified shape is the traditional class.
+- a face FreeType cannot draw (damaged outlines behind an intact cmap: "invalid
+  outline") is `damaged` and left out whole, the glyphs it did draw too, since none of
+  them can be trusted; named in the report and the provenance. With `strict`, or when it
+  is the only face, it is an `InputError` instead, as is having no face left to draw.
 
 How one glyph is drawn, fitted and augmented is drawing.py's job. The random numbers of
 each augmented variant come from
@@ -72,6 +76,7 @@ class FaceResult:
     repeated: list[str] = field(default_factory=list)
     aliased: list[str] = field(default_factory=list)  # traditional forms drawn with their simplified character's bitmap
     duplicate_of: str | None = None
+    damaged: str | None = None  # why FreeType cannot draw the face ("FreeType cannot draw 九 (invalid outline)")
 
 
 class LeftOut(NamedTuple):
@@ -170,13 +175,15 @@ def render_glyphs(
     progress: bool = False,
     on_chunk: Callable[[int], None] | None = None,
     traditional_of: dict[str, list[str]] | None = None,
+    strict: bool = False,
 ) -> RenderReport:
     """Render `characters` from `faces` into a new glyph store at `out`.
 
     `left_out` (faces a selection skipped) is only recorded in the report and the
     provenance. `traditional_of` ({form: [simplified characters]}, all of them in
-    `characters`) is recorded in the store; see the module docstring for what it drops. `progress` shows a bar on stderr; `on_chunk(n)` is called after each
-    chunk of n characters arrives (an exception from it aborts the run cleanly).
+    `characters`) is recorded in the store; the module docstring says what it drops, and
+    what `strict` does. `progress` shows a bar on stderr; `on_chunk(n)` is called after
+    each chunk of n characters arrives (an exception from it aborts the run cleanly).
     """
     characters = list(characters)
     faces = list(faces)
@@ -213,13 +220,16 @@ def render_glyphs(
         with StoreWriter(out, size, ClassTable(characters), [], provenance, compression, traditional_of=traditional_of) as writer:
             index = {character: i for i, character in enumerate(characters)}
             aliases = {index[form]: [index[s] for s in simplified] for form, simplified in writer.traditional_of.items()}
-            collector = _FaceCollector(job, results, writer, aliases)
-            for position, rendered in chunks:
-                collector.add(position, rendered)
-                bar.update(len(rendered))
+            collector = _FaceCollector(job, results, writer, aliases, strict)
+            for chunk in chunks:
+                collector.add(chunk.position, chunk.rendered, chunk.damage)
+                bar.update(len(chunk.rendered))
                 if on_chunk is not None:
-                    on_chunk(len(rendered))
+                    on_chunk(len(chunk.rendered))
             collector.finish()
+            damaged = [f"{r.face.name} ({r.face.spec}): {r.damaged}" for r in results if r.damaged is not None]
+            if damaged and all(result.source is None for result in results):
+                raise InputError("no face could be drawn; damaged: " + "; ".join(damaged))
             writer.provenance["fonts"] = [_face_provenance(result) for result in results]
             writer.provenance["left_out"] = [{**_face_identity(item.face), "reason": item.reason} for item in left_out]
             if traditional_of:
@@ -243,7 +253,7 @@ def format_report(report: RenderReport) -> str:
         + (f"; {report.traditional:,} of the classes are traditional forms (--with-traditional)" if report.traditional else "")
     ]
     for result in report.faces:
-        if result.duplicate_of is not None:
+        if result.duplicate_of is not None or result.damaged is not None:
             continue
         face = result.face
         dropped = []
@@ -258,6 +268,9 @@ def format_report(report: RenderReport) -> str:
             duplicates.setdefault(result.duplicate_of, []).append(f"{result.face.name} ({result.face.spec})")
     for original, copies in duplicates.items():
         lines.append(f"left out, same glyphs as {original}: {'; '.join(copies)}")
+    for result in report.faces:
+        if result.damaged is not None:
+            lines.append(f"left out, damaged: {result.face.name} ({result.face.spec}): {result.damaged}")
     regional = [item.face.name for item in report.left_out if item.kind == "region"]
     if regional:
         lines.append(f"left out, made for other regions (name one with --font to use it): {_names(regional)}")
@@ -319,6 +332,7 @@ def _face_provenance(result: FaceResult) -> dict:
         "repeated": "".join(result.repeated),
         **({"aliased": "".join(result.aliased)} if result.aliased else {}),
         "duplicate_of": result.duplicate_of,
+        **({"damaged": result.damaged} if result.damaged else {}),
     }
 
 
@@ -326,8 +340,9 @@ class _FaceCollector:
     """Gathers one face's rendered characters, checks them as a whole, writes them."""
 
     def __init__(self, job: RenderJob, results: list[FaceResult], writer: StoreWriter,
-                 aliases: dict[int, list[int]] | None = None) -> None:
+                 aliases: dict[int, list[int]] | None = None, strict: bool = False) -> None:
         self.job = job
+        self.strict = strict  # a damaged face is an InputError (so is the only face's damage), not left out
         self.aliases = aliases or {}  # character index of a traditional form -> those of its simplified characters
         self.results = results
         self.writer = writer
@@ -336,16 +351,26 @@ class _FaceCollector:
         self.digests: dict[bytes, str] = {}
         self.names: set[str] = set()
 
-    def add(self, position: int, rendered: list[tuple[int, bytes | None]]) -> None:
+    def add(self, position: int, rendered: list[tuple[int, bytes | None]], damage: str | None = None) -> None:
         if position != self.position:
             self.finish()
             self.position = position
-        self.items.extend(rendered)
+        result = self.results[position]
+        if damage is not None and result.damaged is None:
+            result.damaged = damage
+            if self.strict or len(self.results) == 1:
+                hint = "; without --strict it would be left out and the other faces rendered" if self.strict else ""
+                raise InputError(f"font {result.face.spec} ({result.face.name}) is damaged: {damage}{hint}")
+        if result.damaged is None:
+            self.items.extend(rendered)
 
     def finish(self) -> None:
         if self.position is None:
             return
         result = self.results[self.position]
+        if result.damaged is not None:  # left out whole: nothing it drew is written
+            self.position, self.items = None, []
+            return
         characters, plain = self.job.characters, self.job.size * self.job.size
         result.blank = [characters[i] for i, payload in self.items if payload is None]
         drawn = [(i, payload) for i, payload in self.items if payload is not None]

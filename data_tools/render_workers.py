@@ -4,20 +4,27 @@ render.py sends `RenderJob` once to each worker and then (face position, charact
 indices) tasks; a worker opens each file of a face once, and draws each character from
 the file of the face that has it (a web-font subset family has many). With one worker
 the chunks are drawn in the calling process.
+
+A face can have an intact cmap (so it was chosen) and yet outlines FreeType refuses to
+draw ("invalid outline"), a file FreeType cannot load, or absurdly large glyphs
+(drawing.GlyphTooLarge). That is a damaged font, not a bug of ours: the chunk comes back
+with `damage` saying so, for render.py to leave the face out or refuse it, rather than as
+an exception that would end the whole run with a traceback.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import ImageFont
 
-from .drawing import augment_glyph, draw_glyph, draw_size, fit_glyph
-from .errors import InputError
+from .drawing import GlyphTooLarge, augment_glyph, draw_glyph, draw_size, fit_glyph
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class RenderJob:
 
 _job: RenderJob | None = None
 _fonts: dict[tuple[int, int], ImageFont.FreeTypeFont] = {}  # (face position, file position) -> font
+_damaged: dict[int, str] = {}  # face position -> why it cannot be drawn, once a chunk found out
 
 
 def _start_worker(job: RenderJob, ignore_interrupt: bool) -> None:
@@ -43,17 +51,44 @@ def _start_worker(job: RenderJob, ignore_interrupt: bool) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _job = job
     _fonts.clear()
+    _damaged.clear()
 
 
-def _render_chunk(task: tuple[int, tuple[int, ...]]) -> tuple[int, list[tuple[int, bytes | None]]]:
-    """Render one chunk: for each character index, its 1 + augment images as bytes, or None if blank."""
+class Chunk(NamedTuple):
+    """One rendered chunk: for each character index, its 1 + augment images as bytes (None if blank).
+
+    `damage` says why FreeType could not load or draw the face, where it could not; the
+    chunk's `rendered` then stops there.
+    """
+
+    position: int
+    rendered: list[tuple[int, bytes | None]]
+    damage: str | None = None
+
+
+def _render_chunk(task: tuple[int, tuple[int, ...]]) -> Chunk:
+    """Render one chunk of the face at the task's position (nothing more once a face proved damaged)."""
     position, indices = task
     job = _job
+    if position in _damaged:
+        return Chunk(position, [], _damaged[position])
     parts = job.part_of[position]
     rendered = []
     for i in indices:
-        rendered.append((i, _render_character(_font(position, parts[i] if parts else 0), job, position, i)))
-    return position, rendered
+        part = parts[i] if parts else 0
+        try:
+            rendered.append((i, _render_character(_font(position, part), job, position, i)))
+        except (FaceDamaged, GlyphTooLarge) as error:
+            _damaged[position] = str(error)
+            return Chunk(position, rendered, _damaged[position])
+        except OSError as error:  # Pillow passes FreeType's errors on as OSError: "invalid outline", ...
+            _damaged[position] = f"FreeType cannot draw {job.characters[i]} ({error})"
+            return Chunk(position, rendered, _damaged[position])
+    return Chunk(position, rendered)
+
+
+class FaceDamaged(Exception):
+    """A file of a face that FreeType cannot load (fontTools read its cmap, so it was chosen)."""
 
 
 def _font(position: int, part: int) -> ImageFont.FreeTypeFont:
@@ -64,7 +99,8 @@ def _font(position: int, part: int) -> ImageFont.FreeTypeFont:
         try:
             font = ImageFont.truetype(path, draw_size(_job.size), index=index, layout_engine=ImageFont.Layout.BASIC)
         except OSError as error:
-            raise InputError(f"{path}#{index}: cannot load font ({error})") from None
+            which = f"its file {os.path.basename(path)}" if len(_job.faces[position]) > 1 else "it"
+            raise FaceDamaged(f"FreeType cannot load {which} ({error})") from None
         _fonts[position, part] = font
     return font
 
@@ -84,7 +120,7 @@ def _render_character(font: ImageFont.FreeTypeFont, job: RenderJob, position: in
 
 
 class chunk_results:
-    """Context manager yielding (face position, rendered chunk) in task order.
+    """Context manager yielding the `Chunk`s in task order.
 
     With one worker the chunks are rendered in this process; otherwise by a pool that
     is terminated on the way out, also when the caller is interrupted.

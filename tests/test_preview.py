@@ -5,9 +5,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from data_tools.errors import InputError
-from data_tools.grid import CANVAS, GAP
+from data_tools.grid import CANVAS, GAP, caption_font
 from data_tools.info import parse_class_list, preview_grid
 from data_tools.store import ClassTable, StoreWriter
 
@@ -27,12 +28,17 @@ def store(tmp_path):
 
 
 def cells(grid, rows: int, columns: int) -> np.ndarray:
-    """The top-left pixel of each cell (scale 2), shape (rows, columns), from the grid's geometry."""
+    """The top-left pixel of each cell's image (scale 2), shape (rows, columns), from the grid's geometry.
+
+    A cell is wider than its image where a caption character is (啊 at 12 px beside 8 px
+    images); the image is centred in it.
+    """
     pixels = np.asarray(grid)
-    step_x = SIZE * 2 + GAP
+    step_x = (pixels.shape[1] - GAP) // columns
     step_y = (pixels.shape[0] - GAP) // rows
-    assert pixels.shape[1] == GAP + columns * step_x
-    return np.array([[pixels[GAP + r * step_y, GAP + c * step_x] for c in range(columns)] for r in range(rows)])
+    assert pixels.shape[1] == GAP + columns * step_x and step_x - GAP >= SIZE * 2
+    left = GAP + (step_x - GAP - SIZE * 2) // 2
+    return np.array([[pixels[GAP + r * step_y, left + c * step_x] for c in range(columns)] for r in range(rows)])
 
 
 def test_per_class_rows_in_the_given_order(store):
@@ -78,3 +84,21 @@ def test_parse_class_list():
     assert parse_class_list(" a , bc ") == ["a", "bc"]
     with pytest.raises(InputError, match="empty name"):
         parse_class_list("a,,b")
+
+
+def test_long_class_texts_are_captioned_in_full(tmp_path):
+    texts = ["Greek/character01", "永和九年岁在癸丑暮春之初"]
+    path = tmp_path / "long.h5"
+    with StoreWriter(path, 28, ClassTable(texts), ["s"], {}) as writer:
+        writer.append(np.zeros((2, 28, 28), np.uint8), [0, 1], 0)
+    grid = preview_grid(path, classes=texts, per_class=1)  # one row per class
+    pixels = np.asarray(grid, dtype=np.float64)
+    step_y = (pixels.shape[0] - GAP) // 2
+    font = caption_font(texts)
+    for row, text in enumerate(texts):
+        strip = pixels[GAP + row * step_y + 56 : GAP + (row + 1) * step_y - GAP, GAP : pixels.shape[1] - GAP]
+        rows, columns = np.flatnonzero(strip.any(axis=1)), np.flatnonzero(strip.any(axis=0))
+        assert rows[0] > 0 and rows[-1] < strip.shape[0] - 1 and columns[0] > 0 and columns[-1] < strip.shape[1] - 1, text
+        wide = Image.new("L", (40 * len(text), 40), 0)
+        ImageDraw.Draw(wide).text((10, 10), text, fill=255, font=font)  # where nothing can clip it
+        assert strip.sum() == pytest.approx(np.asarray(wide, dtype=np.float64).sum(), rel=0.03), text
