@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cond_lsgan.evaluation.augment import compare_arms, per_class_view, summary_text  # noqa: E402
+from cond_lsgan.evaluation.augment_experiment import compare_arms, per_class_view, summary_text  # noqa: E402
 from cond_lsgan.evaluation.common import write_json  # noqa: E402
 
 SAME = ("real", "generated", "test", "steps", "generated_share", "classes", "real_images", "generated_images", "test_images")

@@ -35,8 +35,8 @@ from train_speed import measure_peaks  # noqa: E402
 
 from cond_lsgan.checkpoint import save_checkpoint  # noqa: E402
 from cond_lsgan.config import load_config  # noqa: E402
-from cond_lsgan.generate import generate_store  # noqa: E402
-from cond_lsgan.loaded_generator import LoadedGenerator  # noqa: E402
+from cond_lsgan.sampling.generate import generate_store  # noqa: E402
+from cond_lsgan.sampling.loaded_generator import LoadedGenerator  # noqa: E402
 from cond_lsgan.models import build_models  # noqa: E402
 from data_tools.charsets import gb2312_level1  # noqa: E402
 from data_tools.store import ClassTable  # noqa: E402

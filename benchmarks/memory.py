@@ -19,7 +19,7 @@ import sys
 CHILD = """
 import json, resource, sys, time, torch
 from cond_lsgan.config import ModelConfig
-from cond_lsgan.losses import LeastSquares
+from cond_lsgan.training.losses import LeastSquares
 from cond_lsgan.models import build_models
 from cond_lsgan.fast import use_fast_paths
 from cond_lsgan.process import keep_freed_memory

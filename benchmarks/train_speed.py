@@ -53,10 +53,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from seed_baseline import DEFAULT_IDX_DIR, SeedLoop, load_mnist  # noqa: E402
 
 from cond_lsgan.config import Config, load_config  # noqa: E402
-from cond_lsgan.data import GlyphBatches  # noqa: E402
+from cond_lsgan.training.batches import GlyphBatches  # noqa: E402
 from cond_lsgan.process import keep_freed_memory  # noqa: E402
 from cond_lsgan.runtime import cpu_has_bf16, precision_name  # noqa: E402
-from cond_lsgan.step import TrainingStep  # noqa: E402
+from cond_lsgan.training.step import TrainingStep  # noqa: E402
 from data_tools.mnist import CLASSES, resize_images  # noqa: E402
 from data_tools.store import ClassTable, GlyphSet  # noqa: E402
 

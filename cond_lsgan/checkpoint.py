@@ -21,7 +21,7 @@ Why a digest: torch does not check the CRCs of its zip archive, so bytes changed
 a tensor record (a bad disk, a bad copy) load silently and a run would continue from
 garbage. The digest covers names, plain values and every tensor's dtype, shape and
 bytes, and a mismatch is a `DamagedCheckpoint`, which `--resume auto` answers by falling
-back to an older checkpoint (resume.py). Version 1 files (no digest) still load, unchecked.
+back to an older checkpoint (training/resume.py). Version 1 files (no digest) still load, unchecked.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .shared import MAX_IMAGE_SIZE, InputError, atomic_output
+from .data_tools_api import MAX_IMAGE_SIZE, InputError, atomic_output
 
 FORMAT = "cond-lsgan-checkpoint"
 VERSION = 2  # 2: a content digest

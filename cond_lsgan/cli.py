@@ -28,9 +28,9 @@ import argparse
 from pathlib import Path
 
 from .configs import shipped_config
-from .run_folder import RUN_FILES
-from .run_outputs import check_outside_run_folders
-from .shared import OneLineParser, check_outputs_apart, finite_float, probe_store, run_cli, seed_int
+from .data_tools_api import OneLineParser, check_outputs_apart, finite_float, probe_store, run_cli, seed_int
+from .training.run_folder import RUN_FILES
+from .training.run_outputs import check_outside_run_folders
 
 EVALUATION_INPUTS = ("checkpoint", "judge", "data", "real", "generated", "test")  # the options `evaluate` reads
 
@@ -126,8 +126,8 @@ def _check_outputs(inputs: dict, outputs: dict) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .resume import resolve_run_config
-    from .training import train
+    from .training.loop import train
+    from .training.resume import resolve_run_config
 
     check_outputs_apart({"--data": args.data, "--config": args.config},
                         {"--out": [args.out, *(Path(args.out) / name for name in RUN_FILES)]})
@@ -161,7 +161,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from .generate import sample_grid
+    from .sampling.generate import sample_grid
 
     _check_outputs({"--checkpoint": args.checkpoint}, {"--out": args.out})
     path = sample_grid(args.checkpoint, args.out, n=args.n, seed=args.seed, device=args.device, chars=args.chars,
@@ -171,7 +171,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from .generate import generate_pngs, generate_store
+    from .sampling.generate import generate_pngs, generate_store
 
     _check_outputs({"--checkpoint": args.checkpoint, "--judge": args.judge, "--styles": args.styles}, {"--out": args.out})
     per_class = args.per_class if args.per_class is not None else args.n
@@ -236,8 +236,11 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .evaluation import augment, judge, scoring
-    from .evaluation.common import parse_seeds, picture_path
+    from . import judge
+    from .evaluation import augment_experiment as augment
+    from .evaluation import scoring
+    from .evaluation.common import picture_path
+    from .selection import parse_seeds
 
     picture = [picture_path(args.out)] if args.evaluation == "generator" else []
     _check_outputs({f"--{option}": getattr(args, option, None) for option in EVALUATION_INPUTS},
@@ -261,7 +264,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _styles(args: argparse.Namespace) -> None:
-    from .style_fit import fit_styles_file, summary_text
+    from .sampling.style_fit import fit_styles_file, summary_text
 
     _check_outputs({"--checkpoint": args.checkpoint, "--data": args.data}, {"--out": args.out, "--sheet": args.sheet})
     probe_store(args.data)
@@ -286,8 +289,8 @@ def _audit(args: argparse.Namespace) -> None:
 
 
 def _experiment(args: argparse.Namespace) -> None:
-    from .evaluation.common import parse_seeds
     from .evaluation.mog import mog_config, output_files, run_mog
+    from .selection import parse_seeds
 
     _check_outputs({"--config": args.config},
                    {"--out": [args.out, *output_files(args.out, args.loss, parse_seeds(args.seeds))], "--html": args.html})

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .shared import InputError
+from .data_tools_api import InputError
 
 
 @dataclass
@@ -44,7 +43,7 @@ class LossConfig:
     c: float = 1.0  # LSGAN target G wants D to output for fake samples
     mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss (pairs of noise per label); 0: off
     classifier: str = ""  # a judge file (evaluate train-judge on this data) whose cross-entropy on G's images joins G's loss; "": off
-    classifier_weight: float = 0.1  # the weight of that term (classifier_loss.py)
+    classifier_weight: float = 0.1  # the weight of that term (training/judge_loss.py)
 
 
 @dataclass
@@ -70,7 +69,7 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     sync_batchnorm: bool = True  # under torchrun, BatchNorm statistics of the global batch (SyncBatchNorm), not of each rank's slice
     max_bad_steps: int = 20  # consecutive steps with a non-finite loss (each such update skipped) before the run stops with an error
-    augment: str = ""  # differentiable augmentation of every image D sees (augment.py): "", "translation", "cutout", "translation,cutout"
+    augment: str = ""  # differentiable augmentation of every image D sees (training/diff_augment.py): "", "translation", "cutout", "translation,cutout"
     memory_check: bool = True  # refuse, before allocating, a run whose estimated memory exceeds what the device has (memory.py); false: try anyway
     tensorboard: bool = False  # also write losses, images/s, bad steps and sample grids as TensorBoard events in <run>/tensorboard (needs the tensorboard extra)
 
@@ -178,8 +177,6 @@ def check_config(config: Config) -> None:
     for name in ("loss.mode_seeking", "loss.classifier_weight"):
         if _get(config, name) < 0:
             raise InputError(f"{name} must be 0 (off) or positive, got {_get(config, name)}")
-    from .augment import parse_policy  # here, not at the top: it imports torch, which reading a config does not need
-
     try:
         parse_policy(config.train.augment)
     except ValueError as error:
@@ -233,17 +230,13 @@ def _parse_value(section: Any, section_name: str, key: str, text: str) -> Any:
     return text
 
 
-def parse_ranges(text: str, option: str, count: int | None = None) -> list[int]:
-    """ "0,5-9" -> [0, 5, 6, 7, 8, 9] (order kept) for `option` (--seeds, --classes); each below `count` if given."""
-    chosen: list[int] = []
-    for part in str(text).split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match:
-            raise InputError(f"{option}: {part!r} is not a number or a range like 5-9")
-        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
-        if last < first:
-            raise InputError(f"{option}: range {part.strip()} runs backwards")
-        if count is not None and last >= count:
-            raise InputError(f"{option}: {part.strip()} is outside the model's classes 0-{count - 1}")
-        chosen.extend(range(first, last + 1))
-    return chosen
+POLICIES = ("translation", "cutout")  # train.augment: the DiffAugment transforms (training/diff_augment.py)
+
+
+def parse_policy(text: str) -> tuple[str, ...]:
+    """"translation,cutout" -> ("translation", "cutout"); "" -> (); unknown names are a ValueError naming them."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}; choose from: {', '.join(POLICIES)}")
+    return names

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from .config import load_config
 from .configs import shipped_config
-from .generate import sample_grid
-from .shared import InputError, format_report, render_glyphs, resolve_faces
-from .training import train
+from .data_tools_api import InputError, format_report, render_glyphs, resolve_faces
+from .sampling.generate import sample_grid
+from .training.loop import train
 
 DEMO_CHARACTERS = "永和九年岁在癸丑暮春之初会于山阴兰亭修禊事也群贤毕至少长咸集此地有崇峻岭茂林竹"
 DEMO_AUGMENT = 15  # jittered variants per glyph, so a few fonts still give varied data

@@ -51,9 +51,8 @@ import torch
 from torch import Tensor, nn
 
 from .config import Config, ModelConfig
-from .distributed import Ranks
+from .data_tools_api import GlyphSet, InputError
 from .models import build_models
-from .shared import GlyphSet, InputError
 
 # Measured (module docstring): the peak grows by 1.7-1.75x the bytes autograd saves, for the
 # gradients of activations backward makes and the allocator's slack.
@@ -157,15 +156,15 @@ def available_memory(device: torch.device, root: Path = Path("/")) -> int | None
 
 
 def check_training_memory(config: Config, num_classes: int, glyphs: GlyphSet, device: torch.device,
-                          ranks: Ranks = Ranks(), available: int | None = None) -> None:
+                          world: int = 1, available: int | None = None) -> None:
     """An InputError if training would need more memory than `device` has (`available`: measured when None)."""
-    batch = config.train.batch_size // ranks.world
-    check_batch_of_one(config, num_classes, glyphs.image_size, batch, ranks)
+    batch = config.train.batch_size // world
+    check_batch_of_one(config, num_classes, glyphs.image_size, batch, world)
     if not config.train.memory_check:
         return
     data = 0 if device.type == "cpu" else glyphs.images.nbytes + 16 * len(glyphs)  # images, int64 labels and order
     estimate = estimate_training(config, num_classes, glyphs.image_size, batch, data)
-    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if ranks.distributed and device.type == "cpu" else 1
+    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world > 1 and device.type == "cpu" else 1
     needed = estimate.total * sharing  # CPU ranks of one machine share its memory
     available = available_memory(device) if available is None else available
     if available is not None and needed > available:
@@ -177,13 +176,13 @@ def check_training_memory(config: Config, num_classes: int, glyphs: GlyphSet, de
             "lower train.batch_size, model.width or the image size, or set train.memory_check=false to try anyway")
 
 
-def check_batch_of_one(config: Config, num_classes: int, image_size: int, batch: int, ranks: Ranks = Ranks()) -> None:
+def check_batch_of_one(config: Config, num_classes: int, image_size: int, batch: int, world: int = 1) -> None:
     """An InputError if a BatchNorm of G or D would normalise one value per channel at `batch` images a rank.
 
     Only a batch of one can (two images give two values); statistics synced over several
     ranks (train.sync_batchnorm) count every rank's image.
     """
-    if batch > 1 or (ranks.world > 1 and config.train.sync_batchnorm):
+    if batch > 1 or (world > 1 and config.train.sync_batchnorm):
         return
     with torch.device("meta"):
         generator, discriminator = build_models(config.model, num_classes, image_size)
@@ -199,10 +198,10 @@ def check_batch_of_one(config: Config, num_classes: int, image_size: int, batch:
                 if "Expected more than 1 value per channel" not in str(error):
                     raise
                 arch, setting = config.model.arch, f"train.batch_size={config.train.batch_size}"
-                too_small = (f"{setting} is too small for model.arch={arch}" if ranks.world == 1 else
-                             f"{setting} gives each of the {ranks.world} ranks one image, too few for model.arch={arch}")
-                instead = ("use train.batch_size=2 or more (a store of at least 2 images)" if ranks.world == 1 else
-                           f"use train.batch_size={2 * ranks.world} or more, or train.sync_batchnorm=true")
+                too_small = (f"{setting} is too small for model.arch={arch}" if world == 1 else
+                             f"{setting} gives each of the {world} ranks one image, too few for model.arch={arch}")
+                instead = ("use train.batch_size=2 or more (a store of at least 2 images)" if world == 1 else
+                           f"use train.batch_size={2 * world} or more, or train.sync_batchnorm=true")
                 raise InputError(f"{too_small}: its {part}'s BatchNorm would normalise one value per channel over a batch "
                                  f"of one image, which makes its output a constant (PyTorch refuses it); {instead}") from None
 

@@ -11,7 +11,7 @@ import contextlib
 
 import torch
 
-from .shared import InputError
+from .data_tools_api import InputError
 
 
 def resolve_device(name: str, option: str = "train.device") -> torch.device:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cond_lsgan.evaluation.audit import audit_glyphs, class_distance_z
-from cond_lsgan.evaluation.judge import judge_outputs, load_judge, save_judge, train_judge
+from cond_lsgan.judge import judge_outputs, load_judge, save_judge, train_judge
 from data_tools.errors import InputError
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from cond_lsgan.cli import main
-from cond_lsgan.evaluation.augment import arm_table, class_accuracies, per_class_view, summary_text
-from cond_lsgan.evaluation.judge import accuracy, train_classifier
+from cond_lsgan.evaluation.augment_experiment import arm_table, class_accuracies, per_class_view, summary_text
+from cond_lsgan.judge import accuracy, train_classifier
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
 from helpers import REPO_ROOT, assert_one_line_error, run_cond_lsgan

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from cond_lsgan.config import Config, apply_overrides, load_config
-from cond_lsgan.generate import generate_pngs, generate_store, sample_grid, select_classes
-from cond_lsgan.training import train
+from cond_lsgan.sampling.generate import generate_pngs, generate_store, sample_grid
+from cond_lsgan.selection import select_classes
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits

@@ -11,16 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cond_lsgan.augment import augment, batch_generator, cutout, parse_policy, translate
+from cond_lsgan.training.diff_augment import augment, batch_rng, cutout, translate
+from cond_lsgan.config import parse_policy
 from cond_lsgan.checkpoint import RUN_KEYS, load_checkpoint
-from cond_lsgan.classifier_loss import ClassifierTerm
+from cond_lsgan.training.judge_loss import JudgeLoss
 from cond_lsgan.config import ModelConfig, load_config
-from cond_lsgan.evaluation.judge import load_judge, save_judge, train_judge
-from cond_lsgan.generate import generate_store
-from cond_lsgan.losses import mode_seeking_term
+from cond_lsgan.judge import load_judge, save_judge, train_judge
+from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.training.losses import mode_seeking_term
 from cond_lsgan.models import build_models
 from cond_lsgan.models.conditioning import ConditionalBatchNorm
-from cond_lsgan.training import train
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, read_store
 from data_tools.synthetic import synthetic_digits
@@ -93,8 +94,8 @@ def test_spectral_norm_makes_every_d_layer_s_largest_singular_value_one():
 
 def test_translation_moves_each_image_and_fills_with_background():
     images = torch.rand(6, 1, 16, 16)
-    out = translate(images, batch_generator(3, 7, 0, torch.device("cpu")), background=-1.0)
-    stream = batch_generator(3, 7, 0, torch.device("cpu"))  # the same draws, read back
+    out = translate(images, batch_rng(3, 7, 0, torch.device("cpu")), background=-1.0)
+    stream = batch_rng(3, 7, 0, torch.device("cpu"))  # the same draws, read back
     dy, dx = torch.randint(-2, 3, (6, 1, 1), generator=stream), torch.randint(-2, 3, (6, 1, 1), generator=stream)
     for n in range(6):
         for y in range(16):
@@ -106,7 +107,7 @@ def test_translation_moves_each_image_and_fills_with_background():
 
 def test_cutout_blanks_one_square_of_half_the_size():
     images = torch.ones(50, 1, 16, 16)
-    out = cutout(images, batch_generator(0, 0, 0, torch.device("cpu")), background=0.0)
+    out = cutout(images, batch_rng(0, 0, 0, torch.device("cpu")), background=0.0)
     blanked = (out == 0).sum(dim=(1, 2, 3))
     assert ((blanked > 0) & (blanked <= 64)).all() and (blanked == 64).any()  # 8x8, cut where it overhangs the edge
     rows, columns = (out[:, 0] == 0).any(dim=2), (out[:, 0] == 0).any(dim=1)
@@ -117,10 +118,10 @@ def test_cutout_blanks_one_square_of_half_the_size():
 def test_augmentation_is_one_policy_for_real_and_fake_and_passes_gradients():
     policy = parse_policy("translation,cutout")
     x = torch.rand(4, 1, 12, 12, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: augment(t, policy, batch_generator(1, 2, 1, torch.device("cpu")), 0.0), (x,))
+    assert torch.autograd.gradcheck(lambda t: augment(t, policy, batch_rng(1, 2, 1, torch.device("cpu")), 0.0), (x,))
     # The same function and draws for any batch: identical inputs give identical outputs, whichever D input they are.
     real, fake = x.detach().clone(), x.detach().clone()
-    same = [augment(b, policy, batch_generator(1, 2, 1, torch.device("cpu")), 0.0) for b in (real, fake)]
+    same = [augment(b, policy, batch_rng(1, 2, 1, torch.device("cpu")), 0.0) for b in (real, fake)]
     assert torch.equal(*same)
     with pytest.raises(ValueError, match="unknown augmentation flip"):
         parse_policy("translation,flip")
@@ -168,7 +169,7 @@ def test_the_classifier_term_is_the_judge_s_cross_entropy_matched_by_class_text(
                         digits.sources, digits.source_ids, digits.provenance)
     judge, info = train_judge(shuffled, steps=30, seed=0, device="cpu", channels=8, feature_dim=32)
     save_judge(judge, tmp_path / "judge.pt", info)
-    term = ClassifierTerm(str(tmp_path / "judge.pt"), digits.classes, 16, "sigmoid", torch.device("cpu"))
+    term = JudgeLoss(str(tmp_path / "judge.pt"), digits.classes, 16, "sigmoid", torch.device("cpu"))
     reference = load_judge(tmp_path / "judge.pt", "cpu").eval()
     fake = torch.rand(6, 1, 16, 16, requires_grad=True)
     labels = torch.tensor([0, 1, 2, 9, 9, 4])

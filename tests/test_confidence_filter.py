@@ -7,9 +7,9 @@ import pytest
 
 from cond_lsgan.cli import main as cond_lsgan_main
 from cond_lsgan.config import load_config
-from cond_lsgan.evaluation.judge import judge_outputs, load_judge, save_judge, train_judge
-from cond_lsgan.generate import generate_pngs, generate_store
-from cond_lsgan.training import train
+from cond_lsgan.judge import judge_outputs, load_judge, save_judge, train_judge
+from cond_lsgan.sampling.generate import generate_pngs, generate_store
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import read_store, write_store
 from data_tools.synthetic import synthetic_digits

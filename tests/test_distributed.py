@@ -14,10 +14,10 @@ import torch
 
 from cond_lsgan.checkpoint import RUN_KEYS, list_checkpoints, load_checkpoint
 from cond_lsgan.config import config_from_dict, load_config
-from cond_lsgan.distributed import from_environment
-from cond_lsgan.generate import generate_store
+from cond_lsgan.training.distributed import from_environment
+from cond_lsgan.sampling.generate import generate_store
 from cond_lsgan.models import build_models
-from cond_lsgan.training import train
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import read_store
 from helpers import REPO_ROOT, TINY_PAPER28, torchrun

@@ -14,12 +14,12 @@ from PIL import Image
 
 from cond_lsgan.cli import main
 from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.evaluation.common import class_mapping, parse_seeds
-from cond_lsgan.evaluation.judge import augment_batch, judge_outputs, load_judge, save_judge, train_judge
+from cond_lsgan.selection import class_mapping, parse_seeds
+from cond_lsgan.judge import jitter_batch, judge_outputs, load_judge, save_judge, train_judge
 from cond_lsgan.evaluation.metrics import (class_balance, frechet_distance, frechet_distance_of, mean_pairwise_distance,
                                            nearest_distances)
 from cond_lsgan.evaluation.scoring import evaluate_generator
-from cond_lsgan.training import train
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
@@ -80,12 +80,12 @@ def test_seed_lists_and_class_matching_by_text():
 def test_batch_augmentation_moves_ink_and_keeps_the_background():
     x = torch.zeros(4, 1, SIZE, SIZE)
     x[:, :, 5:11, 7:9] = 1.0  # a vertical bar
-    moved = augment_batch(x, torch.Generator().manual_seed(0))
+    moved = jitter_batch(x, torch.Generator().manual_seed(0))
     assert moved.shape == x.shape and moved.min() >= 0 and moved.max() <= 1
     assert not torch.allclose(moved, x)
     assert moved[:, :, :2].abs().max() == 0 and moved[:, :, :, -2:].abs().max() == 0  # ink stays near where it was
     assert torch.allclose(moved.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)), rtol=0.35)
-    blank = augment_batch(torch.zeros(2, 1, SIZE, SIZE), torch.Generator().manual_seed(0))
+    blank = jitter_batch(torch.zeros(2, 1, SIZE, SIZE), torch.Generator().manual_seed(0))
     assert blank.abs().max() == 0
 
 

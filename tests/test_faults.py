@@ -18,8 +18,8 @@ import torch
 
 from cond_lsgan.checkpoint import RUN_KEYS, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from cond_lsgan.config import load_config
-from cond_lsgan.step import TrainingStep
-from cond_lsgan.training import train
+from cond_lsgan.training.step import TrainingStep
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from helpers import REPO_ROOT, TINY_PAPER28, run_cond_lsgan
 

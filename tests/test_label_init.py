@@ -12,7 +12,7 @@ import torch
 
 from cond_lsgan.config import load_config
 from cond_lsgan.models.label_init import LABEL_RMS, glyph_label_rows
-from cond_lsgan.step import TrainingStep
+from cond_lsgan.training.step import TrainingStep
 from data_tools.store import read_store
 from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_cond_lsgan
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cond_lsgan.config import LossConfig
-from cond_lsgan.losses import CrossEntropy, LeastSquares, make_loss
+from cond_lsgan.training.losses import CrossEntropy, LeastSquares, make_loss
 
 REAL = torch.tensor([[1.0], [0.5]])
 FAKE = torch.tensor([[0.0], [-0.5]])

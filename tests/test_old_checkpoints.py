@@ -9,8 +9,8 @@ import torch
 
 from cond_lsgan.checkpoint import load_checkpoint, save_checkpoint
 from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.loaded_generator import LoadedGenerator
-from cond_lsgan.training import train
+from cond_lsgan.sampling.loaded_generator import LoadedGenerator
+from cond_lsgan.training.loop import train
 from helpers import TINY_PAPER28
 
 RUN = ["train.batch_size=8", "train.grid_size=8", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2"]

@@ -20,8 +20,8 @@ import pytest
 from cond_lsgan import cli as cond_lsgan_cli
 from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.configs import shipped_config
-from cond_lsgan.evaluation.judge import save_judge, train_judge
-from cond_lsgan.training import train
+from cond_lsgan.judge import save_judge, train_judge
+from cond_lsgan.training.loop import train
 from data_tools import cli as data_tools_cli
 from data_tools.errors import InputError
 from data_tools.gnt import encode_gnt_record

@@ -53,7 +53,7 @@ def test_building_and_stepping_a_training_step_leaves_malloc_alone():
     body = f"""
         import torch
         from cond_lsgan.config import Config, apply_overrides
-        from cond_lsgan.step import TrainingStep
+        from cond_lsgan.training.step import TrainingStep
         config = apply_overrides(Config(), {TINY_PAPER28!r} + ["train.batch_size=8"])
         trainer = TrainingStep(config, 10, 28, torch.device("cpu"))
         for index in range(2):

@@ -19,9 +19,9 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.evaluation.judge import train_judge_file
+from cond_lsgan.judge import train_judge_file
 from cond_lsgan.evaluation.scoring import evaluate_generator
-from cond_lsgan.training import train
+from cond_lsgan.training.loop import train
 from helpers import TINY_PAPER28, assert_one_line_error, run_module
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -234,7 +234,7 @@ def test_an_evaluation_page_alone_notes_the_same(browser, tmp_path):
 @pytest.mark.parametrize("text, message", [('{"per_class": [], "readability": 0.5, "x": %s}' % ("9" * 5000), "not the JSON report"),
                                            ("[" * 100_000, "not the JSON report")])
 def test_an_evaluation_that_cannot_be_parsed_is_one_line(tmp_path, text, message):
-    from cond_lsgan.shared import InputError
+    from cond_lsgan.data_tools_api import InputError
 
     (tmp_path / "eval.json").write_text(text)
     with pytest.raises(InputError, match=message):

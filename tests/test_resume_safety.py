@@ -18,7 +18,7 @@ import pytest
 
 from cond_lsgan.checkpoint import RUN_KEYS, checkpoint_path, list_checkpoints, load_checkpoint
 from cond_lsgan.cli import main as cond_lsgan_main
-from cond_lsgan.run_folder import LOCK_NAME, RunLock
+from cond_lsgan.training.run_folder import LOCK_NAME, RunLock
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits

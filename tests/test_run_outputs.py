@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from cond_lsgan.cli import main as cond_lsgan_main
-from cond_lsgan.generate import select_classes
-from cond_lsgan.run_outputs import check_outside_run_folders, run_part
+from cond_lsgan.selection import select_classes
+from cond_lsgan.training.run_outputs import check_outside_run_folders, run_part
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, StoreWriter
 from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, file_digests, run_cond_lsgan

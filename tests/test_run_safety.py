@@ -22,8 +22,8 @@ from cond_lsgan.checkpoint import (RUN_KEYS, DamagedCheckpoint, checkpoint_path,
                                    load_checkpoint, prune_checkpoints, save_checkpoint)
 from cond_lsgan.cli import main as cond_lsgan_main
 from cond_lsgan.config import load_config
-from cond_lsgan.run_folder import LOCK_NAME, RunLock
-from cond_lsgan.training import train
+from cond_lsgan.training.run_folder import LOCK_NAME, RunLock
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from helpers import REPO_ROOT, TINY_PAPER28, live_trainer, stop_trainer
 
@@ -155,7 +155,7 @@ def test_a_second_writer_of_a_run_folder_is_refused_and_names_the_holder(tmp_pat
 @pytest.mark.slow  # kill -9 of a process holding the lock
 def test_the_lock_of_a_killed_run_is_taken_over_and_its_leftovers_removed(tmp_path):
     run = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom cond_lsgan.run_folder import RunLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom cond_lsgan.training.run_folder import RunLock\n"
                                "RunLock(sys.argv[1]).__enter__()\nprint('held', flush=True)\ntime.sleep(60)", str(run)],
                               stdout=subprocess.PIPE, text=True, env=ENV)
     try:

@@ -13,15 +13,15 @@ from torch import nn
 from cond_lsgan import runtime
 from cond_lsgan.checkpoint import load_checkpoint
 from cond_lsgan.config import Config, ModelConfig, apply_overrides
-from cond_lsgan.loaded_generator import LoadedGenerator
+from cond_lsgan.sampling.loaded_generator import LoadedGenerator
 from cond_lsgan.models import build_models
 from cond_lsgan.fast import fold_batchnorm, use_fast_paths
 from cond_lsgan.fast.fold import FoldConv2d, FoldConvTranspose2d
 from cond_lsgan.fast.onednn import OneDNNLinear, onednn_available
 from cond_lsgan.fast.upsample_conv import UpsampleConv2d
 from cond_lsgan.runtime import make_adam, resolve_precision
-from cond_lsgan.step import TrainingStep
-from cond_lsgan.training import train
+from cond_lsgan.training.step import TrainingStep
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from helpers import TINY_PAPER28, assert_one_line_error, run_cond_lsgan
 

@@ -12,11 +12,11 @@ import torch
 
 from cond_lsgan.checkpoint import DamagedCheckpoint, content_digest
 from cond_lsgan.config import load_config
-from cond_lsgan.generate import generate_store
-from cond_lsgan.shared import InputError
-from cond_lsgan.style_fit import fit_styles_file
-from cond_lsgan.styles import StyleSet
-from cond_lsgan.training import train
+from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.data_tools_api import InputError
+from cond_lsgan.sampling.style_fit import fit_styles_file
+from cond_lsgan.sampling.style_set import StyleSet
+from cond_lsgan.training.loop import train
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
 from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_cond_lsgan

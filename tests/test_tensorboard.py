@@ -15,9 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from cond_lsgan.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from cond_lsgan.config import Config, apply_overrides, config_from_dict
 from cond_lsgan.report.run_report import write_run_report
-from cond_lsgan.resume import resolve_run_config
-from cond_lsgan.tensorboard_log import GRID_TAG, SCALARS, TENSORBOARD_DIR
-from cond_lsgan.training import train
+from cond_lsgan.training.resume import resolve_run_config
+from cond_lsgan.training.tensorboard_log import GRID_TAG, SCALARS, TENSORBOARD_DIR
+from cond_lsgan.training.loop import train
 from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_module, torchrun
 
 RUN = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=8", "train.log_every=2",

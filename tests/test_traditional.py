@@ -15,7 +15,7 @@ from PIL import Image
 from cond_lsgan.checkpoint import content_digest
 from cond_lsgan.evaluation.audit import (MISREAD, TRADITIONAL, audit_glyphs, audit_report, likeliest_form, summary_text,
                                          traditional_readings)
-from cond_lsgan.evaluation.judge import load_judge, save_judge, train_judge
+from cond_lsgan.judge import load_judge, save_judge, train_judge
 from data_tools.cli import main as data_tools_main
 from data_tools.fonts import open_font_spec
 from data_tools.info import store_report

@@ -10,9 +10,9 @@ import torch
 
 from cond_lsgan.checkpoint import file_digest, list_checkpoints, load_checkpoint
 from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.generate import generate_store, sample_grid
-from cond_lsgan.loaded_generator import LoadedGenerator
-from cond_lsgan.training import train
+from cond_lsgan.sampling.generate import generate_store, sample_grid
+from cond_lsgan.sampling.loaded_generator import LoadedGenerator
+from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import read_store
 from PIL import Image

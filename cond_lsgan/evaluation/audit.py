@@ -50,9 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..shared import GlyphSet, InputError, StoreWriter, image_grid, read_store, save_png
-from .common import class_mapping, write_json
-from .judge import judge_outputs, load_judge
+from ..data_tools_api import GlyphSet, InputError, StoreWriter, image_grid, read_store, save_png
+from ..judge import judge_outputs, load_judge
+from ..selection import class_mapping
+from .common import write_json
 
 MIN_CLASS_GLYPHS = 5  # fewer glyphs in a class give no robust spread to call one of them an outlier
 SHEET_GLYPHS = 400  # the sheet shows at most this many flagged glyphs: traditional forms, misreads, outliers

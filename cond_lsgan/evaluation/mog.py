@@ -1,7 +1,7 @@
 """The LSGAN paper's 2-D experiment (Fig. 7): a mixture of 8 Gaussians, regular GAN vs LSGAN.
 
 Data: 8 modes evenly spaced on the unit circle, each an isotropic Gaussian of std 0.01
-(DESIGN.md). Model: `mlp2d` from the registry; settings from `configs/mog8.toml` plus
+(as in the paper). Model: `mlp2d` from the registry; settings from `configs/mog8.toml` plus
 `key=value` overrides, with `loss.kind` set by the experiment. The paper's claim is that
 the regular GAN collapses onto few modes while LSGAN covers all eight.
 
@@ -46,12 +46,13 @@ import torch
 from torch import Tensor
 
 from ..config import Config, apply_overrides, load_config
-from ..losses import make_loss
+from ..data_tools_api import InputError, atomic_output, save_png
 from ..models import build_models
-from ..shared import InputError, atomic_output, save_png
 from ..models.mlp2d import stack_parameters, stacked_forward, unstack_parameters
+from ..progress import Progress, format_duration
 from ..runtime import resolve_device
-from .common import Progress, format_duration, spread, write_json
+from ..training.losses import make_loss
+from .common import spread, write_json
 from .mog_figures import comparison_figure, density_panel, picture_row
 
 MODES = 8

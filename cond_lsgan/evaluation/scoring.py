@@ -41,11 +41,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..generate import select_classes
-from ..loaded_generator import LoadedGenerator
-from ..shared import InputError, image_grid, read_store, save_png
-from .common import class_mapping, format_duration, picture_path, write_json
-from .judge import JudgeOutputs, judge_outputs, load_judge
+from ..data_tools_api import InputError, image_grid, read_store, save_png
+from ..judge import JudgeOutputs, judge_outputs, load_judge
+from ..progress import format_duration
+from ..sampling.loaded_generator import LoadedGenerator
+from ..selection import class_mapping, select_classes
+from .common import picture_path, write_json
 from .metrics import (COLLAPSE_RATIO, COPY_RMS, class_balance, frechet_distance_of, mean_pairwise_distance,
                       nearest_distances, pixel_rms)
 

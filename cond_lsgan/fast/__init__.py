@@ -103,4 +103,4 @@ def _switch_class(module: nn.Module, faster: type) -> None:
 
 
 __all__ = ["use_fast_paths", "fold_batchnorm", "WIDE_LINEAR", "FoldConv2d", "FoldConvTranspose2d", "OneDNNLinear",
-           "UpsampleConv2d", "Tensor"]
+           "UpsampleConv2d"]

@@ -22,9 +22,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from . import mlp2d, paper28, seed32
 from ..config import ModelConfig
-from ..shared import InputError
+from ..data_tools_api import InputError
+from . import mlp2d, paper28, seed32
 
 ARCHITECTURES: dict[str, Callable[[ModelConfig, int, int], tuple[nn.Module, nn.Module]]] = {
     "seed32": seed32.build,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..shared import InputError
+from ..data_tools_api import InputError
 from .embedding import LabelEmbedding
 
 LABEL_RMS = 0.5

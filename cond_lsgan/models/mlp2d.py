@@ -19,9 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
 from ..config import ModelConfig
-from ..shared import InputError
+from ..data_tools_api import InputError
 from .embedding import scaled
 
 HIDDEN = 128
@@ -51,8 +50,8 @@ class MLP2DGenerator(MLP2D):
         super().__init__(z_dim, hidden, 2)
         self.z_dim = z_dim
 
-    def sample_z(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+    def sample_z(self, n: int, rng: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+        return torch.randn(n, self.z_dim, generator=rng, device=device)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.layers(z)  # (N, 2)

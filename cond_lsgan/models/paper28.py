@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..shared import InputError
+from ..data_tools_api import InputError
 from .conditioning import ConditionalBatchNorm, ProjectionHead, apply_spectral_norm
 from .embedding import LabelConcatConv, LabelEmbedding, init_normal, scaled
 
@@ -57,8 +57,8 @@ class Paper28Generator(nn.Module):
             self.up1_bn = nn.BatchNorm2d(self.channels)
         self.up2 = nn.ConvTranspose2d(self.channels, 1, 5, stride=2, padding=2, output_padding=1)
 
-    def sample_z(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
-        return torch.rand(n, self.z_dim, generator=generator, device=device) * 2.0 - 1.0  # U[-1, 1]
+    def sample_z(self, n: int, rng: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+        return torch.rand(n, self.z_dim, generator=rng, device=device) * 2.0 - 1.0  # U[-1, 1]
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         label = self.embed(labels)  # (N, E)

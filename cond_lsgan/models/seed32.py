@@ -20,9 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
 from ..config import ModelConfig
-from ..shared import InputError
+from ..data_tools_api import InputError
 from .embedding import LabelConcatConv, LabelEmbedding
 
 
@@ -59,8 +58,8 @@ class Seed32Generator(nn.Module):
             nn.Tanh(),
         )
 
-    def sample_z(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+    def sample_z(self, n: int, rng: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+        return torch.randn(n, self.z_dim, generator=rng, device=device)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.conditional:

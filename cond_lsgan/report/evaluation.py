@@ -18,8 +18,8 @@ import math
 from html import escape
 from pathlib import Path
 
+from ..data_tools_api import InputError
 from ..evaluation.common import picture_path
-from ..shared import InputError
 from .page import html_page, notes, picture, section, shown, table, warn_of, write_page
 from .svg import drawable, scatter_chart
 

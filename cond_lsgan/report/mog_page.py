@@ -13,7 +13,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from ..shared import InputError
+from ..data_tools_api import InputError
 from .page import html_page, picture, section, table, write_page
 from .svg import Series, line_chart
 

@@ -17,7 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Sequence
 
-from ..shared import atomic_output
+from ..data_tools_api import atomic_output
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"

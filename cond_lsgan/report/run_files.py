@@ -24,8 +24,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..run_folder import CONFIG_FILE, LOCK_NAME, LOG_FILE, METRICS_FILE
-from ..shared import InputError
+from ..data_tools_api import InputError
+from ..training.run_folder import CONFIG_FILE, LOCK_NAME, LOG_FILE, METRICS_FILE
 from .page import shown
 
 SAMPLES, CHECKPOINTS = "samples", "checkpoints"

@@ -22,8 +22,8 @@ from html import escape
 from pathlib import Path
 
 from ..config import Config
-from ..run_folder import CONFIG_FILE, METRICS_FILE
-from ..tensorboard_log import TENSORBOARD_DIR
+from ..training.run_folder import CONFIG_FILE, METRICS_FILE
+from ..training.tensorboard_log import TENSORBOARD_DIR
 from .evaluation import evaluation_sections, load_evaluation
 from .page import grid_viewer, html_page, notes, section, shown, table, warn_of, write_page
 from .run_files import RunFiles, read_run

@@ -8,7 +8,7 @@ generator whose noise is bounded (paper28: U[-1, 1]) keeps z inside those bounds
 training drew it. Each face's error is reported beside that of random noise on the same
 glyphs: a fitted style that draws its face no better than random noise is no style (the
 generator never learnt that face). The fit runs in fp32 with the EMA weights. What the
-styles are for, and the file they go to: styles.py.
+styles are for, and the file they go to: style_set.py.
 
 `--out` and `--sheet` are checked writable before the fit (which takes minutes), and the
 sheet is drawn in memory and written while the styles file is still under its temporary
@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import file_digest
+from ..checkpoint import file_digest
+from ..data_tools_api import GlyphSet, InputError, image_grid, read_store, save_png, write_error
+from ..models import model_to_pixels, pixels_to_model
+from ..runtime import autocast
 from .loaded_generator import LoadedGenerator
-from .models import model_to_pixels, pixels_to_model
-from .runtime import autocast
-from .shared import GlyphSet, InputError, image_grid, read_store, save_png, write_error
-from .styles import StyleSet
+from .style_set import StyleSet
 
 KEPT_STARTS = 4  # the best random candidates that Adam refines together; the best result wins
 LEARNING_RATE = 0.05

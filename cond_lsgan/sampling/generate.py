@@ -6,7 +6,7 @@ classes asked for, by character (`--chars 永和`; a class text of several chara
 named whole, `--chars a,Greek/character01`), by index (`--classes 0,5-9`) or all of them; the output keeps the model's whole class table, so generated sets merge with real
 ones by class text. An unconditional model writes one class, "generated". Images are
 generated in class-major order from one noise stream seeded by `seed`, so the same
-arguments give the same images; with `--styles` (styles.py) each image's noise is drawn
+arguments give the same images; with `--styles` (style_set.py) each image's noise is drawn
 between two styles fitted to fonts instead. Generation runs in the checkpoint's
 `train.precision` (bf16 where the device has it natively, under "auto") unless a
 precision is given. A `--batch-size` whose noise, images and activations the device
@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .confidence_filter import FilterReport, check_filter_options, filtered_glyphs
-from .config import parse_ranges
+from ..data_tools_api import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
+from ..judge import load_judge
+from ..models.embedding import soft_labels
+from ..selection import select_classes, spread_classes
+from .judge_filter import FilterReport, check_filter_options, filtered_glyphs
 from .loaded_generator import LoadedGenerator
-from .models.embedding import soft_labels
-from .shared import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
 
 UNCONDITIONAL_CLASS = "generated"
 MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
@@ -46,48 +47,6 @@ def check_sampling_options(seed: int, batch_size: int = 1) -> None:
         raise InputError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
     if not 1 <= batch_size <= 65536:
         raise InputError(f"--batch-size must be between 1 and 65536, got {batch_size}")
-
-
-def spread_classes(count: int, rows: int) -> list[int]:
-    """Up to `rows` class indices spread evenly over [0, count), first and last included.
-
-    A grid of thousands of classes shows this fixed subset as rows, so one picture
-    compares classes and successive pictures (training's samples) compare steps.
-    """
-    if count <= rows:
-        return list(range(count))
-    return [round(i * (count - 1) / (rows - 1)) for i in range(rows)]
-
-
-def select_classes(classes: ClassTable, chars: str | None = None, indices: str | None = None, all_classes: bool = False) -> list[int]:
-    """Class indices chosen by characters, by an index list like "0,5-9", or all of them.
-
-    `chars` is split at commas and spaces; a piece that is a class text of several
-    characters (`Greek/character01`) is that class, any other piece is one class per character.
-    """
-    if sum(x is not None and x is not False for x in (chars, indices, all_classes or None)) != 1:
-        raise InputError("choose the classes with exactly one of --chars, --classes or --all")
-    if all_classes:
-        return list(range(len(classes)))
-    if chars is not None:
-        return _classes_of_text(classes, chars)
-    return parse_ranges(indices, "--classes", len(classes))
-
-
-def _classes_of_text(classes: ClassTable, chars: str) -> list[int]:
-    pieces = chars.replace(",", " ").split()
-    known = set(classes.text)
-    wanted = [text for piece in pieces for text in ([piece] if piece in known else piece)]
-    missing = [repr(text) for text in wanted if text not in known]  # in the order given: nothing merged or dropped
-    if missing:
-        several = any(len(text) > 1 for text in classes.text)
-        raise InputError(f"not in the model's class table ({len(classes)} classes): {', '.join(missing[:20])}"
-                         + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-                         + ("; its classes of several characters are chosen whole (--chars a,b/c) or by index (--classes)"
-                            if several else ""))
-    if not wanted:
-        raise InputError("--chars is empty")
-    return [classes.index(text) for text in wanted]
 
 
 def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indices: str | None,
@@ -122,7 +81,7 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     Conditional models: `per_class` images of each class chosen by `chars`, `indices`
     ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all. With
     `judge` and `min_confidence`, only glyphs the judge reads as their label
-    (confidence_filter.py); the per-class counts go into the store's provenance.
+    (judge_filter.py); the per-class counts go into the store's provenance.
     """
     loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
                                                truncation, device, weights, precision, judge, min_confidence, max_rounds,
@@ -221,8 +180,6 @@ def _glyphs(loaded: LoadedGenerator, labels: list[int] | None, per_class: int, s
         return loaded.images(labels, per_class, seed, batch_size, truncation), labels, None
     if not loaded.conditional:
         raise InputError("--judge filters glyphs by their label: it needs a conditional model")
-    from .evaluation.judge import load_judge  # evaluation imports this module: import it when used
-
     images, kept, report = filtered_glyphs(loaded, list(dict.fromkeys(labels)), per_class, load_judge(judge, loaded.device),
                                            min_confidence, seed, batch_size, truncation, max_rounds)
     print(report.summary(), file=sys.stderr)

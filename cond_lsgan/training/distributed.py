@@ -14,7 +14,7 @@ one process computes on the same data:
   statistics are those of the global batch. torch's SyncBatchNorm runs only on GPUs;
   on CPU ranks `CPUSyncBatchNorm` does the same with two all-reduces.
 
-What remains different is float summation order. This lives outside training.py so the
+What remains different is float summation order. This lives outside loop.py so the
 loop reads the same for one process and for many: without torchrun's variables `Ranks()`
 is a single rank and every helper here is the identity.
 """
@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .shared import InputError
+from ..data_tools_api import InputError
 
 _VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 

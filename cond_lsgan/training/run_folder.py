@@ -26,10 +26,10 @@ import socket
 import time
 from pathlib import Path
 
-from .shared import InputError, make_parent_folder, write_error
+from ..data_tools_api import InputError, make_parent_folder, write_error
 
 LOCK_NAME = ".lock"
-# The files a run writes at its top level besides checkpoints and grids (training.py, resume.py), which
+# The files a run writes at its top level besides checkpoints and grids (loop.py, resume.py), which
 # the CLI keeps apart from its inputs.
 CONFIG_FILE, METRICS_FILE, LOG_FILE = "config.json", "metrics.jsonl", "log.txt"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, LOG_FILE)

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (RUN_KEYS, DamagedCheckpoint, checkpoint_dir, checkpoint_step, list_checkpoints,
-                         load_checkpoint)
-from .config import Config, apply_overrides, config_from_dict, load_config
+from ..checkpoint import RUN_KEYS, DamagedCheckpoint, checkpoint_dir, checkpoint_step, list_checkpoints, load_checkpoint
+from ..config import Config, apply_overrides, config_from_dict, load_config
+from ..data_tools_api import ClassTable, InputError, write_error
 from .run_folder import CONFIG_FILE
-from .shared import ClassTable, InputError, write_error
 
 NAMED = 5  # newer checkpoints named in a refusal; more are counted
 

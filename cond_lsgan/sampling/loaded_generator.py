@@ -4,7 +4,7 @@ Everything needed to rebuild it (config, class table, image size) travels in the
 checkpoint. It holds the EMA weights by default, in eval mode, with the run's fast paths
 (BatchNorm folded) and in the checkpoint's precision where the device runs it (bf16 on a
 CPU that has it, under "auto"). It draws noise (at random, truncated, or between fitted
-font styles: styles.py) and renders it in CPU-sized slices. generate.py writes what it
+font styles: style_set.py) and renders it in CPU-sized slices. generate.py writes what it
 draws; evaluation/scoring.py and style_fit.py use it directly.
 """
 
@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
-from .config import config_from_dict
-from .fast import fold_batchnorm, use_fast_paths
-from .memory import check_generation_memory
-from .models import build_models, model_to_pixels
-from .runtime import autocast, resolve_device, resolve_precision
-from .shared import ClassTable, InputError
-from .styles import StyleSet, check_reach, mixed_noise
+from ..checkpoint import GENERATOR_KEYS, file_digest, load_checkpoint, mismatch_detail
+from ..config import config_from_dict
+from ..data_tools_api import ClassTable, InputError
+from ..fast import fold_batchnorm, use_fast_paths
+from ..memory import check_generation_memory
+from ..models import build_models, model_to_pixels
+from ..runtime import autocast, resolve_device, resolve_precision
+from .style_set import StyleSet, check_reach, mixed_noise
 
 CPU_SLICE = 256  # images per generator call on the CPU (see LoadedGenerator.render)
 
@@ -76,7 +76,7 @@ class LoadedGenerator:
             self.dtype = resolve_precision(precision, self.device)
         if self.dtype is not None:  # None: fp32
             cast_linear_weights(self.generator, self.dtype)
-        self.styles = None  # a StyleSet (styles.py): noise drawn between its styles instead of at random
+        self.styles = None  # a StyleSet (style_set.py): noise drawn between its styles instead of at random
         self.style_reach = 0.0  # how far past a segment's ends styled noise may go (styles.mixed_noise)
 
     def use_styles(self, path: str | Path, reach: float = 0.0) -> None:

@@ -18,16 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .shared import ClassTable, InputError
+from ..data_tools_api import ClassTable, InputError
+from ..judge import load_judge
+from ..selection import class_mapping
 
 
-class ClassifierTerm:
+class JudgeLoss:
     """The cross-entropy of a frozen judge on G's images (N, 1, H, W) in G's output range, against labels (N,)."""
 
     def __init__(self, path: str, classes: ClassTable, image_size: int, output_range: str, device: torch.device) -> None:
-        from .evaluation.common import class_mapping  # evaluation imports generate; import it only when used
-        from .evaluation.judge import load_judge
-
         judge = load_judge(path, device)
         if judge.image_size != image_size:
             raise InputError(f"loss.classifier {path} reads {judge.image_size}px images; the data has {image_size}px")

@@ -20,10 +20,10 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from ..data_tools_api import InputError
 from .run_folder import CONFIG_FILE, LOCK_NAME, RUN_FILES
-from .shared import InputError
 
-# Written by train alone (checkpoint.checkpoint_dir, training.py); named here so that `report`, which
+# Written by train alone (checkpoint.checkpoint_dir, loop.py); named here so that `report`, which
 # checks them, still starts without torch.
 CHECKPOINTS, RUN_SUBFOLDERS = "checkpoints", ("checkpoints", "samples", "tensorboard")
 RUN_TOP_FILES = (LOCK_NAME, *RUN_FILES)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .shared import InputError
+from ..data_tools_api import InputError
+from ..judge import judge_outputs
+from ..selection import class_mapping
 
 MAX_OVERDRAW = 8  # a round draws at most this many times what a class still lacks
 
@@ -75,11 +77,8 @@ def filtered_glyphs(loaded, classes: list[int], per_class: int, judge, min_confi
                     batch_size: int, truncation: float | None, max_rounds: int) -> tuple[np.ndarray, np.ndarray, FilterReport]:
     """Images (N, H, W) and labels (N,), class-major in the order of `classes`, and the report.
 
-    `loaded` is a loaded_generator.LoadedGenerator of a conditional model, `judge` an evaluation.judge.Judge.
+    `loaded` is a loaded_generator.LoadedGenerator of a conditional model, `judge` a judge.Judge.
     """
-    from .evaluation.common import class_mapping  # evaluation imports generate, which imports this module
-    from .evaluation.judge import judge_outputs
-
     if judge.image_size != loaded.image_size:
         raise InputError(f"the judge reads {judge.image_size}px images; the generator makes {loaded.image_size}px")
     to_judge = class_mapping(loaded.classes, judge.classes, "the checkpoint", "the judge", used=classes)

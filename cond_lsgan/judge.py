@@ -47,10 +47,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import check_digest, content_digest
-from ..runtime import resolve_device
-from ..shared import ClassTable, GlyphSet, InputError, atomic_output, check_traditional_of, fraction_mask, read_store
-from .common import Progress, format_duration
+from .checkpoint import check_digest, content_digest
+from .data_tools_api import (ClassTable, GlyphSet, InputError, atomic_output, check_traditional_of, fraction_mask,
+                             read_store)
+from .progress import Progress, format_duration
+from .runtime import resolve_device
 
 FORMAT = "cond-lsgan-judge"
 VERSION = 2  # 2: a content digest
@@ -177,7 +178,7 @@ def judge_outputs(judge: Judge, images: np.ndarray, classes: np.ndarray | None =
                         np.concatenate(also_probability) if also is not None else None)
 
 
-def augment_batch(x: Tensor, rng: torch.Generator) -> Tensor:
+def jitter_batch(x: Tensor, rng: torch.Generator) -> Tensor:
     """A random small affine change of each image of x (B, 1, H, W) in [0, 1]; background stays 0."""
     n, size = x.shape[0], x.shape[-1]
     def uniform(low: float, high: float) -> Tensor:
@@ -237,7 +238,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, s
             labels_now = torch.cat([labels_now, extra_targets[picked_extra]])
         x = images_now.unsqueeze(1).float() / 255.0
         if augment:
-            x = augment_batch(x, rng)
+            x = jitter_batch(x, rng)
         _, logits = model(x)
         loss = F.cross_entropy(logits, labels_now, label_smoothing=0.1)
         optimizer.zero_grad(set_to_none=True)

@@ -4,7 +4,7 @@ The generator's noise carries style: the same noise draws the same weight, width
 slant across all characters (docs/style-grid-1000.png). A random noise vector draws
 whatever style the noise space holds there; a user who wants a recogniser to read
 handwriting-style faces wants glyphs between the styles of the faces they have, and
-beyond any single one of them (issue 17, item 5). style_fit.py fits one noise vector per
+beyond any single one of them. style_fit.py fits one noise vector per
 font face; this module holds what generation needs of them:
 
 - `StyleSet`, the file: one vector per source, the fit's errors, and the sha256 of the
@@ -34,8 +34,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest, read_versioned
-from .shared import InputError, atomic_output
+from ..checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest, read_versioned
+from ..data_tools_api import InputError, atomic_output
 
 FORMAT = "cond-lsgan styles"
 VERSION = 2  # 2: a content digest

@@ -3,7 +3,7 @@
 `TrainingStep` owns the models, the EMA generator, the optimisers, the gradient scaler
 and the noise stream. `step()` runs the G and D updates in `train.order` and the EMA
 update; `state_dict()` / `load_state_dict()` are what a checkpoint saves and resume
-restores. It knows nothing of run folders, logs or signals (training.py), so benchmarks
+restores. It knows nothing of run folders, logs or signals (loop.py), so benchmarks
 and tests drive exactly the code the training loop runs.
 
 Speed without approximation: `train.precision` autocast (runtime.py), channels_last,
@@ -16,9 +16,9 @@ for-each Adam, nor for EMA and BatchNorm statistics). With `ranks` of a torchrun
 and D run under DDP and the step computes this rank's slice of the global batch.
 
 Options beyond the paper's step: `train.augment` passes every image D sees through the
-same differentiable augmentation (augment.py), `loss.mode_seeking` pairs the noise of
+same differentiable augmentation (diff_augment.py), `loss.mode_seeking` pairs the noise of
 G's batch per label and adds MSGAN's term (losses.py), and `loss.classifier` adds a
-frozen judge's cross-entropy on G's images (classifier_loss.py). `model.label_init =
+frozen judge's cross-entropy on G's images (judge_loss.py). `model.label_init =
 "glyphs"` starts the label maps at `label_rows`, which the caller computes from the data
 (models/label_init.py); the step itself never reads the data set.
 """
@@ -31,18 +31,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..checkpoint import mismatch_detail
+from ..config import Config, parse_policy
+from ..data_tools_api import ClassTable, InputError
+from ..fast import use_fast_paths
+from ..models import build_models, pixels_to_model
+from ..models.label_init import set_label_rows
+from ..runtime import autocast, make_adam, resolve_precision
 from . import distributed
-from .checkpoint import mismatch_detail
-from .config import Config
+from .diff_augment import augment, batch_rng
 from .distributed import Ranks, mean_over_ranks, shard
-from .fast import use_fast_paths
-from .augment import augment, batch_generator, parse_policy
-from .classifier_loss import ClassifierTerm
+from .judge_loss import JudgeLoss
 from .losses import make_loss, mode_seeking_term
-from .models import build_models, pixels_to_model
-from .models.label_init import set_label_rows
-from .runtime import autocast, make_adam, resolve_precision
-from .shared import ClassTable, InputError
 
 
 class TrainingStep:
@@ -84,10 +84,10 @@ class TrainingStep:
         self.background = -1.0 if generator.output_range == "tanh" else 0.0  # the value of blank paper, for augmentation
         self.index = 0  # the step being computed (augmentation draws from it)
         self.classifier = None
-        if config.loss.classifier:  # loss.classifier: a frozen judge's cross-entropy joins G's loss (classifier_loss.py)
+        if config.loss.classifier:  # loss.classifier: a frozen judge's cross-entropy joins G's loss (judge_loss.py)
             if classes is None:
                 raise InputError("loss.classifier needs the data's class table (TrainingStep(..., classes=...))")
-            self.classifier = ClassifierTerm(config.loss.classifier, classes, image_size, generator.output_range, device)
+            self.classifier = JudgeLoss(config.loss.classifier, classes, image_size, generator.output_range, device)
         self.classifier_weight = config.loss.classifier_weight
         self.noise_rng = torch.Generator(device).manual_seed(settings.seed)
         # BatchNorm running statistics of G and D, and their copy from before the step, put back after a bad one.
@@ -162,7 +162,7 @@ class TrainingStep:
         """`train.augment` applied to a batch D is about to see (0 real, 1 fake for D, 2 fake for G); as is without it."""
         if not self.augment_policy:
             return images
-        stream = batch_generator(self.settings.seed, self.index, which + 3 * self.ranks.rank, self.device)
+        stream = batch_rng(self.settings.seed, self.index, which + 3 * self.ranks.rank, self.device)
         return augment(images, self.augment_policy, stream, self.background)
 
     def _update(self, optimizer: torch.optim.Optimizer, loss: Tensor, name: str) -> Tensor:

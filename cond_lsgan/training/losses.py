@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import LossConfig
+from ..config import LossConfig
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,12 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data_tools_api import InputError, read_store
+from ..judge import default_steps, judge_outputs, train_classifier
+from ..progress import format_duration
 from ..runtime import resolve_device
-from ..shared import InputError, read_store
-from .common import class_mapping, format_duration, spread, write_json
-from .judge import default_steps, judge_outputs, train_classifier
+from ..selection import class_mapping
+from .common import spread, write_json
 
 # (name, on-the-fly jitter); the generated arms follow, two per generated set (arm_table)
 BASELINE_ARMS = (("real", False), ("real+classical", True))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .shared import InputError
+from ..data_tools_api import InputError
 
 TENSORBOARD_DIR = "tensorboard"  # inside the run folder
 # metrics.jsonl key -> TensorBoard tag

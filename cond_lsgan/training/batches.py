@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..data_tools_api import GlyphSet, InputError
 from .distributed import Ranks, shard
-from .shared import GlyphSet, InputError
 
 
 class GlyphBatches:

@@ -12,7 +12,7 @@ step, EMA) -> at intervals, metrics, sample grids and checkpoints in the run fol
     <run>/.lock                who is training in this folder (run_folder.py)
 
 One step is a `TrainingStep` (step.py); this module adds data, files, signals and logs.
-Batch order is a function of the step (data.py) and checkpoints hold weights, EMA,
+Batch order is a function of the step (batches.py) and checkpoints hold weights, EMA,
 optimisers, scaler, step and RNG states, so on the CPU a resumed run matches an
 uninterrupted one weight for weight.
 
@@ -48,22 +48,21 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from ..checkpoint import checkpoint_path, prune_checkpoints, save_checkpoint
+from ..config import Config
+from ..data_tools_api import InputError, atomic_output, image_grid, read_store, save_png
+from ..memory import check_training_memory
+from ..models import model_to_pixels
+from ..models.label_init import glyph_label_rows
+from ..runtime import precision_name, resolve_device
+from ..selection import spread_classes
 from . import distributed
-from .checkpoint import checkpoint_path, prune_checkpoints, save_checkpoint
-from .config import Config
-from .data import GlyphBatches
+from .batches import GlyphBatches
 from .distributed import Ranks, max_over_ranks
-from .generate import spread_classes
-from .memory import check_training_memory
-from .models import model_to_pixels
-from .models.label_init import glyph_label_rows
 from .resume import check_class_count, check_compatible, load_resume_checkpoint, set_aside_damaged
 from .run_folder import CONFIG_FILE, LOG_FILE, METRICS_FILE, RunLock
-from .runtime import precision_name, resolve_device
-from .shared import InputError, atomic_output, image_grid, read_store, save_png
 from .step import TrainingStep
 from .tensorboard_log import RunBoard, require_tensorboard
-
 
 LOWER = "lower train.lr_g and train.lr_d or check the data and the loss settings"
 
@@ -101,7 +100,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
     # Data, then models (TrainingStep seeds first, so the initial weights are a function of train.seed).
     glyphs = read_store(data_path)
     num_classes = check_class_count(config, glyphs.classes)
-    check_training_memory(config, num_classes, glyphs, device, ranks)  # before any model or batch is allocated
+    check_training_memory(config, num_classes, glyphs, device, ranks.world)  # before any model or batch is allocated
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     label_rows = None  # Φ's starting rows from the data (a resumed run then loads its trained rows over them)
