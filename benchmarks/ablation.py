@@ -1,4 +1,5 @@
-"""Experiment: the paper's recipe and each addition of issue 16, trained for the same CPU time, scored by one judge.
+"""Experiment: the paper's recipe and each addition for many classes and few images, trained for the same CPU time,
+scored by one judge (results: docs/results.md).
 
 Each arm is `cond-lsgan train` of one config (default configs/glyphs-cpu.toml, whose Φ
 starts from the glyphs: the base arm "glyphs") plus its overrides: "paper" turns that
@@ -111,7 +112,7 @@ def main() -> None:
             if process.wait() not in (0, 143):
                 raise SystemExit(f"{arm}: training failed; see {args.out / arm / 'stderr.txt'}")
     rows = [score(arm, args) for arm in arms]
-    result = {"experiment": "issue 16 ablation at equal CPU time", "date": date.today().isoformat(),
+    result = {"experiment": "ablation at equal CPU time", "date": date.today().isoformat(),
               "machine": platform.processor() or platform.machine(), "minutes_per_arm": args.minutes,
               "threads_per_arm": 1, "config": str(args.config), "data": str(args.data), "judge": str(args.judge), "rows": rows}
     print(json.dumps(result, indent=2))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The augmentation experiment end to end (issue 17; README, Performance): does a recogniser of held-out
+# The augmentation experiment end to end (results: docs/results.md): does a recogniser of held-out
 # handwriting-style faces gain more from generated glyphs than from classical jitter?
 #
 #   benchmarks/augment_experiment.sh DATA OUT [DEVICE]

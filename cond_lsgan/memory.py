@@ -21,17 +21,11 @@ RUNTIME. Activations are counted in fp32; bf16 autocast keeps smaller ones, whic
 for its weight copies. Under torchrun each rank counts its slice of the batch, and CPU
 ranks count each other too (they share the machine).
 
-How close, measured on the CPU (2-core AMD EPYC, fp32, fast paths, the CLI's malloc
-setting; the growth of peak RSS over 3 training steps from before the models are
-built), estimate against peak in MiB: glyphs-cpu (paper28, width 0.5, 3,740 classes) at
-batch 64 502 / 401, at batch 2,048 3,027 / 2,851; hwdb3740 at batch 64 1,098 / 923;
-mnist (seed32) at batch 2,048 5,931 / 4,766-5,198; demo at batch 64 329 / 240 (the fixed
-RUNTIME dominates). A parameter-heavy D shows the term for its two weight gradients:
-glyphs-cpu with model.width=4.0 (D 1.1 GiB of weights) is estimated at 7,986 and grew
-by 7,506 with the fast paths and 8,110 with plain layers (TrainingStep, 2 steps; `cond-lsgan
-train` for 2 steps and a checkpoint peaked at 8.47 GiB RSS in all): within a few
-percent, on either side. So only a
-run within that margin of the available memory is judged wrongly, and
+The factors and RUNTIME below come from measuring peak RSS against the estimate on the
+CPU (the figures, with machine and date: docs/results.md, "Memory estimates against
+measured peaks"). Small runs are overestimated (the fixed RUNTIME dominates them); large
+ones, and a parameter-heavy D with its two weight gradients, lie close to the peak, on
+either side. So only a run that close to the available memory is judged wrongly, and
 `train.memory_check = false` still runs one refused wrongly.
 
 The same meta models answer a question memory_check does not switch off: at one image a
@@ -54,11 +48,11 @@ from .config import Config, ModelConfig
 from .data_tools_api import GlyphSet, InputError
 from .models import build_models
 
-# Measured (module docstring): the peak grows by 1.7-1.75x the bytes autograd saves, for the
-# gradients of activations backward makes and the allocator's slack.
+# Over the bytes autograd saves: the gradients of activations backward makes and the allocator's slack
+# (the measured factors behind these three: docs/results.md, memory estimates).
 ACTIVATION_FACTOR = 1.8
-GENERATION_FACTOR = 2.0  # over the largest layer's input and output: measured 1.7x (seed32, paper28 at batch 4,096)
-RUNTIME = 256 * 2**20  # what PyTorch's kernels and autograd allocate on first use (160-240 MiB measured on the CPU)
+GENERATION_FACTOR = 2.0  # over the largest layer's input and output
+RUNTIME = 256 * 2**20  # what PyTorch's kernels and autograd allocate on first use
 FP32 = 4
 
 

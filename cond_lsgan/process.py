@@ -23,7 +23,7 @@ def keep_freed_memory() -> None:
     the main thread allocates (training's, backward included); other threads' arenas are
     mmap'd heaps whose larger blocks are still mapped. The price: memory freed below the
     top of the heap stays with the process until it ends. A no-op where libc is not glibc.
-    The README's Performance section has the measured effect.
+    docs/results.md has the measured effect.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")

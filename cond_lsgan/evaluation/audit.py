@@ -14,20 +14,17 @@ any of these; a judge can. Three flags, each with its evidence:
   judge file keeps the map). The audited store needs no such classes: its classes are
   matched to the judge's by text, and the judge's extra classes are more readings.
   Why odds rather than a confident reading: a judge trained on print faces reads a
-  cursive face (Liu Jian Mao Cao) with low confidence throughout (about 6% of it as its
-  labels), spreading its probability over a thousand classes, so almost nothing of it
-  is read confidently as anything. But the label names beforehand the question to ask:
+  cursive face (Liu Jian Mao Cao) with low confidence throughout (a few percent of it as
+  its labels: docs/results.md), spreading its probability over a thousand classes, so
+  almost nothing of it is read confidently as anything. But the label names beforehand the question to ask:
   is this s, or its traditional form t? p(t) / p(s) = exp(logit t - logit s) is the
   judge's odds between the two, whatever the other classes take, and it sees the
   parts that differ (虍 in 處, 彳 in 復, 敝 over 巾 in 幣). Ten to one is a strong
   preference; a simplified glyph the judge reads at all gives its label far more than t.
-  Measured with a judge trained on the Debian print and Kai faces (gb2312-1 --limit
-  1000 --with-traditional): it names 26 of Liu Jian Mao Cao's 1,000 glyphs, about 20 of
-  them plainly traditional by eye (a few are forms whose only difference is a radical
-  that cursive writes alike, 纟/糸, and one or two are wrong), and 1 of the 2,000 glyphs
-  of the simplified ZCOOL faces (痹 read as 痺, a pair a stroke apart). The names depend
-  on the judge (one trained on `--augment 2` names 39, 12 of them the same), so read
-  them as examples found, not as a census. The sheet captions these "会 drawn as 會";
+  On the font kit it names mostly true traditional forms in a cursive face and next to
+  nothing in simplified ones, but which glyphs it names depends on the judge, so read
+  them as examples found, not as a census (measured: docs/results.md, "Audit of the
+  font kit"). The sheet captions these "会 drawn as 會";
 - **misread**: the judge reads the glyph as another class with probability >=
   `min_confidence` (default 0.9);
 - **outlier**: the glyph's judge features lie far from the rest of its class (robust z

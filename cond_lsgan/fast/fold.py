@@ -5,7 +5,7 @@ kernel (a k x k patch of contributions per pixel: one matrix product for all pix
 with the overlapping patches added into place (col2im, `F.fold`). A stride-1
 convolution is the transposed convolution of its flipped, transposed kernel. For one
 output channel (the last layer of both generators) oneDNN's direct kernels run at a few
-percent of peak, while the matmul here runs near it (the README's Performance section
+percent of peak, while the matmul here runs near it (docs/results.md
 has the figures). Both classes subclass the torch layer they replace and add no state,
 so `fast.use_fast_paths` swaps them in without touching parameters or state dicts; the
 tests check they compute the same function.

@@ -3,7 +3,7 @@
 PyTorch sends float32 matrix products on the CPU to its BLAS (MKL in the pip wheels),
 and MKL runs its AVX2 kernels on AMD CPUs: half the AVX-512 rate that oneDNN, the
 library PyTorch already uses for convolutions and bf16 products, reaches on the same
-cores (the README's Performance section has the figures), in the same float32
+cores (docs/results.md has the figures), in the same float32
 arithmetic. `OneDNNLinear` computes the forward product and both backward products
 (input and weight gradients) with oneDNN's matmul, through an op PyTorch's own compiler
 uses for CPU linear layers (`torch.ops.mkldnn._linear_pointwise`).
