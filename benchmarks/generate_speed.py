@@ -35,7 +35,7 @@ from train_speed import measure_peaks  # noqa: E402
 
 from cond_lsgan.checkpoint import save_checkpoint  # noqa: E402
 from cond_lsgan.config import load_config  # noqa: E402
-from cond_lsgan.sampling.generate import generate_store  # noqa: E402
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store  # noqa: E402
 from cond_lsgan.sampling.loaded_generator import LoadedGenerator  # noqa: E402
 from cond_lsgan.models import build_models  # noqa: E402
 from data_tools.charsets import gb2312_level1  # noqa: E402
@@ -82,9 +82,10 @@ def main() -> None:
 
         def store_window(precision: str) -> float:
             out = Path(folder) / "gen.h5"
+            request = GenerateRequest(checkpoint, args.per_class, all_classes=True, batch_size=BATCH, device="cpu",
+                                      precision=precision)
             start = time.perf_counter()
-            count = generate_store(checkpoint, out, args.per_class, all_classes=True, batch_size=BATCH, device="cpu",
-                                   precision=precision)
+            count = generate_store(request, out)
             seconds = time.perf_counter() - start
             os.unlink(out)
             return count / seconds

@@ -14,6 +14,8 @@ A checkpoint is a dict of plain data and tensors (no pickled classes), so it loa
     grad_scaler             fp16 gradient scaler state (empty for bf16 and fp32 runs)
     rng                     {"torch": CPU RNG state, "noise": noise generator state, "cuda": [...]}
 
+`run_state` builds this dict from a run's `TrainingStep` (the one place it is made, so
+its keys are listed once) and `save_checkpoint` adds format, version and digest.
 Files are `<run>/checkpoints/step_0000300.pt`; they are written under a temporary name
 and renamed, so a crash mid-save leaves the previous checkpoint intact.
 
@@ -109,6 +111,48 @@ def check_digest(path: Path, state: dict[str, Any], what: str = "checkpoint") ->
         raise DamagedCheckpoint(f"{path}: damaged {what} ({reason}; the file was changed or corrupted after it was saved)")
 
 
+def run_state(step: int, config: Any, classes: Any, image_size: int, trainer: Any) -> dict[str, Any]:
+    """A run checkpoint's content after `step` steps: the run's config (a Config), class table and image size, and
+    `trainer`'s state (`training_state`)."""
+    return {
+        "step": step,
+        "config": config.to_dict(),
+        "classes": classes.to_dict(),
+        "image_size": image_size,
+        **training_state(trainer),
+    }
+
+
+def training_state(trainer: Any) -> dict[str, Any]:
+    """What resume restores of a training.step.TrainingStep: its unwrapped modules, optimisers, gradient scaler and
+    RNG states (passed in, not imported: the training package builds on this module, not the other way round)."""
+    return {
+        "generator": trainer.generator.state_dict(),
+        "generator_ema": trainer.generator_ema.state_dict(),
+        "discriminator": trainer.discriminator.state_dict(),
+        "optimizer_g": trainer.optimizer_g.state_dict(),
+        "optimizer_d": trainer.optimizer_d.state_dict(),
+        "grad_scaler": trainer.scaler.state_dict(),
+        "rng": rng_states(trainer.noise_rng),
+    }
+
+
+def rng_states(noise_rng: torch.Generator) -> dict[str, Any]:
+    """The checkpoint's "rng": torch's CPU (and CUDA) RNG states and the noise generator's."""
+    states = {"torch": torch.get_rng_state(), "noise": noise_rng.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any], noise_rng: torch.Generator) -> None:
+    """Put back what `rng_states` saved; the CUDA states only on a machine with as many CUDA devices."""
+    torch.set_rng_state(states["torch"].cpu())
+    noise_rng.set_state(states["noise"].cpu())
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write `state` to `path` atomically (temporary file beside it, then rename), with its content digest."""
     state = {"format": FORMAT, "version": VERSION, **state}
@@ -147,18 +191,20 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", requir
     `require` (RUN_KEYS to resume, GENERATOR_KEYS to generate) must be there.
     """
     path = Path(path)
-    state = read_versioned(path, "checkpoint", FORMAT, VERSION, device)
-    if state.get("version", 0) >= 2:
-        check_digest(path, state)
+    state = read_versioned(path, "checkpoint", FORMAT, VERSION, device, digest_since=2)
     _check_entries(path, state, require)
     return state
 
 
-def read_versioned(path: Path, what: str, format_: str, version: int, device: torch.device | str = "cpu") -> dict[str, Any]:
+def read_versioned(path: Path, what: str, format_: str, version: int, device: torch.device | str = "cpu", *,
+                   oldest: int = 0, digest_since: int | None = None, make: str | None = None) -> dict[str, Any]:
     """The dict that torch.save wrote at `path` for a file of `format_`, loaded without unpickling code, of a version
-    this code reads (no "version": 0); a missing, foreign, unreadable or newer file is one line naming `what`.
+    this code reads (`oldest` to `version`; no "version" reads as 0); a missing, foreign, unreadable, newer or
+    damaged file is one line naming `what`.
 
-    The reading the versioned files share (checkpoints, styles files); each checks its digest and entries itself.
+    The one reader of the versioned files (checkpoints, judges, styles files), so all of them refuse the same files
+    with the same words. From version `digest_since` on (None: never) the content digest is checked here; `make`
+    says how to make a right file, for a file of another format. Each caller checks its own entries.
     """
     noun = what if what.endswith(" file") else f"{what} file"
     if path.is_dir():
@@ -166,7 +212,7 @@ def read_versioned(path: Path, what: str, format_: str, version: int, device: to
     if not path.is_file():
         raise InputError(f"{what} not found: {path}")
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is damaged or foreign
-        raise DamagedCheckpoint(f"{path}: not a readable {what} (not a PyTorch zip archive; truncated or another kind of file)")
+        raise DamagedCheckpoint(f"{path}: not a readable {what} (not a PyTorch zip archive: truncated, or not a {noun} at all)")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -177,12 +223,14 @@ def read_versioned(path: Path, what: str, format_: str, version: int, device: to
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         raise DamagedCheckpoint(f"{path}: not a readable {what} ({(str(error).splitlines() or ['?'])[0]})") from None
     if not isinstance(state, dict) or state.get("format") != format_:
-        raise InputError(f"{path}: not a cond-lsgan {what}")
+        raise InputError(f"{path}: not a cond-lsgan {what}" + (f" (make one with {make})" if make else ""))
     found = state.get("version", 0)
-    if type(found) is not int:
-        raise DamagedCheckpoint(f"{path}: damaged {what} (version is {found!r})")
+    if type(found) is not int or found < oldest:
+        raise DamagedCheckpoint(f"{path}: damaged {what} (version is {state.get('version')!r})")
     if found > version:
         raise InputError(f"{path}: {what} version {found} is newer than this cond-lsgan reads ({version}); upgrade")
+    if digest_since is not None and found >= digest_since:
+        check_digest(path, state, what)
     return state
 
 

@@ -171,15 +171,17 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from .sampling.generate import generate_pngs, generate_store
+    from .sampling.generate import GenerateRequest, generate_pngs, generate_store
 
     _check_outputs({"--checkpoint": args.checkpoint, "--judge": args.judge, "--styles": args.styles}, {"--out": args.out})
-    per_class = args.per_class if args.per_class is not None else args.n
+    request = GenerateRequest(
+        args.checkpoint, args.per_class if args.per_class is not None else args.n, chars=args.chars,
+        indices=args.classes, all_classes=args.all, seed=args.seed, batch_size=args.batch_size,
+        truncation=args.truncation, device=args.device, weights=args.weights, precision=args.precision,
+        judge=args.judge, min_confidence=args.min_confidence, max_rounds=args.max_rounds, styles=args.styles,
+        style_reach=args.style_reach)
     write = generate_pngs if args.format == "png" else generate_store
-    count = write(args.checkpoint, args.out, per_class, chars=args.chars, indices=args.classes, all_classes=args.all,
-                  seed=args.seed, batch_size=args.batch_size, truncation=args.truncation, device=args.device,
-                  weights=args.weights, precision=args.precision, judge=args.judge, min_confidence=args.min_confidence,
-                  max_rounds=args.max_rounds, styles=args.styles, style_reach=args.style_reach)
+    count = write(request, args.out)
     print(f"wrote {count} generated images to {args.out}")
 
 

@@ -35,9 +35,7 @@ The judge file is a plain dict (loads with `torch.load(weights_only=True)`):
 from __future__ import annotations
 
 import math
-import pickle
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint import check_digest, content_digest
+from .checkpoint import content_digest, read_versioned
 from .data_tools_api import (ClassTable, GlyphSet, InputError, atomic_output, check_traditional_of, fraction_mask,
                              read_store)
 from .progress import Progress, format_duration
@@ -323,6 +321,7 @@ def train_judge_file(data: str | Path, out: str | Path, steps: int | None = None
 
 
 def save_judge(judge: Judge, path: str | Path, info: dict) -> None:
+    """Write the judge file (module docstring) atomically, with its content digest, as checkpoints are written."""
     state = {
         "format": FORMAT, "version": VERSION,
         "arch": {"num_classes": judge.num_classes, "image_size": judge.image_size, "channels": judge.channels,
@@ -333,30 +332,17 @@ def save_judge(judge: Judge, path: str | Path, info: dict) -> None:
         "training": info,
     }
     state["digest"] = content_digest(state)
-    with atomic_output(path) as temporary:
-        torch.save(state, temporary)
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:  # a Python file keeps a failed write's
+        torch.save(state, handle)  # OSError, so a full disk is one line (checkpoint.save_checkpoint)
 
 
 def load_judge(path: str | Path, device: str | torch.device = "auto") -> Judge:
-    """Rebuild a judge from its file (weights_only: no code is unpickled); eval mode."""
+    """Rebuild a judge from its file, read as every versioned file is (checkpoint.read_versioned: no code is
+    unpickled, the digest is checked from version 2 on); eval mode. Read on the CPU and moved once built, so a
+    bad file is named before a bad --device."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"judge file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not a judge file (not a PyTorch zip archive)")
+    state = read_versioned(path, "judge file", FORMAT, VERSION, digest_since=2, make="cond-lsgan evaluate train-judge")
     device = resolve_device(device, "--device") if isinstance(device, str) else device
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable judge file ({str(error).splitlines()[0]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise InputError(f"{path}: not a judge file (make one with cond-lsgan evaluate train-judge)")
-    if type(state.get("version", 0)) is not int:
-        raise InputError(f"{path}: damaged judge file (version is {state['version']!r})")
-    if state.get("version", 0) > VERSION:
-        raise InputError(f"{path}: judge version {state['version']} is newer than this cond-lsgan reads ({VERSION})")
-    if state.get("version", 0) >= 2:
-        check_digest(path, state, what="judge file")
     arch = state["arch"]
     judge = Judge(int(arch["num_classes"]), int(arch["image_size"]), int(arch["channels"]), int(arch["feature_dim"]))
     judge.load_state_dict(state["state"])

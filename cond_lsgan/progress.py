@@ -4,6 +4,11 @@ Every experiment first prints an estimate of its run time (measured on its own f
 steps, so it reflects this machine and its current load), then shows a tqdm bar on a
 terminal, or a plain line every so often when stderr is a file or pipe (a background
 run's log stays readable).
+
+Two jobs share the terminal half (`terminal_bar`, `print_line`): `Progress` for an
+experiment (an estimate, then a bar or a line every so often), and a training run's log
+(training/loop.py's `RunLog`), whose lines are also log.txt and whose bar starts where a
+resumed run left off.
 """
 
 from __future__ import annotations
@@ -24,6 +29,19 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def terminal_bar(total: int, **options: Any) -> tqdm | None:
+    """A tqdm bar when stderr is a terminal; None when it is a file or pipe, where plain lines read better."""
+    return tqdm(total=total, dynamic_ncols=True, **options) if sys.stderr.isatty() else None
+
+
+def print_line(text: str, bar: tqdm | None) -> None:
+    """`text` as a line of its own: above the bar if there is one, else on stderr."""
+    if bar:
+        bar.write(text)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
 class Progress:
     """A tqdm bar on a terminal; otherwise a line on stderr every `every` units."""
 
@@ -32,10 +50,10 @@ class Progress:
         self.every = every or max(1, total // 10)
         self.done = 0
         self.start = time.perf_counter()
-        self.bar = tqdm(total=total, desc=label, unit=unit, dynamic_ncols=True) if sys.stderr.isatty() else None
+        self.bar = terminal_bar(total, desc=label, unit=unit)
 
     def line(self, text: str) -> None:
-        (self.bar.write if self.bar else lambda t: print(t, file=sys.stderr, flush=True))(text)
+        print_line(text, self.bar)
 
     def estimate(self, done: int, seconds: float, extra: float = 0.0, what: str = "") -> float:
         """Print the estimated total run time from `done` units measured in `seconds`."""

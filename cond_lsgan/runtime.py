@@ -1,8 +1,9 @@
-"""Where and in what arithmetic the models run: device, autocast precision, the optimiser.
+"""Where and in what arithmetic the models run: device, autocast precision, the optimiser, seeds.
 
 Training, generation and evaluation all ask the same questions (which device does
 "auto" mean, does a named device exist here, does this CPU compute bf16 natively, is
-fp16 allowed here), so the answers live here, apart from the training loop.
+fp16 allowed here, what seeds the k-th random stream of a run), so the answers live
+here, apart from the training loop.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def mixed_seed(seed: int, index: int) -> int:
+    """The seed of stream `index` (an epoch, a step, a round) of a run seeded with `seed`: seed * 1_000_003 + index.
+
+    One formula for every derived stream, so that streams of one seed never meet: for
+    indices below the prime 1_000_003, different (seed, index) pairs give different seeds.
+    Callers that fold in more (a batch, a rank) or need a 63-bit seed do so on the result.
+    """
+    return seed * 1_000_003 + index
 
 
 def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:

@@ -10,7 +10,8 @@ arguments give the same images; with `--styles` (style_set.py) each image's nois
 between two styles fitted to fonts instead. Generation runs in the checkpoint's
 `train.precision` (bf16 where the device has it natively, under "auto") unless a
 precision is given. A `--batch-size` whose noise, images and activations the device
-cannot hold is refused before any is made (memory.py).
+cannot hold is refused before any is made (memory.py). What to generate is one
+`GenerateRequest`, which both writers (`generate_store`, `generate_pngs`) take.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import secrets
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -49,9 +51,39 @@ def check_sampling_options(seed: int, batch_size: int = 1) -> None:
         raise InputError(f"--batch-size must be between 1 and 65536, got {batch_size}")
 
 
-def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indices: str | None,
-                all_classes: bool) -> list[int] | None:
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What `generate_store` and `generate_pngs` generate, whatever they write it to; `cond-lsgan generate`'s options.
+
+    Conditional models: `per_class` images of each class chosen by `chars`, `indices`
+    ("0,5-9") or `all_classes`; unconditional models: `per_class` images in all. With
+    `judge` and `min_confidence`, only glyphs the judge reads as their label (judge_filter.py,
+    up to `max_rounds` of redrawing); with `styles`, noise drawn between fitted styles,
+    up to `style_reach` past them (style_set.py). One value, so the writers and what they
+    share take the same options once.
+    """
+
+    checkpoint: str | Path
+    per_class: int
+    chars: str | None = None
+    indices: str | None = None
+    all_classes: bool = False
+    seed: int = 0
+    batch_size: int = 256
+    truncation: float | None = None
+    device: str = "auto"
+    weights: str = "ema"
+    precision: str | None = None
+    judge: str | Path | None = None
+    min_confidence: float | None = None
+    max_rounds: int = 10
+    styles: str | Path | None = None
+    style_reach: float = 0.0
+
+
+def _labels_for(loaded: LoadedGenerator, request: GenerateRequest) -> list[int] | None:
     """The label of every image to generate (class-major), or None for an unconditional model."""
+    per_class, chars, indices, all_classes = request.per_class, request.chars, request.indices, request.all_classes
     if per_class < 1:
         raise InputError(f"the number of images (per class) must be positive, got {per_class}")
     if per_class > MAX_GENERATED:
@@ -71,25 +103,16 @@ def _labels_for(loaded: LoadedGenerator, per_class: int, chars: str | None, indi
     return [c for c in classes for _ in range(per_class)]
 
 
-def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, chars: str | None = None,
-                   indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
-                   truncation: float | None = None, device: str = "auto", weights: str = "ema",
-                   precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                   max_rounds: int = 10, styles: str | Path | None = None, style_reach: float = 0.0) -> int:
-    """Write generated images to a glyph store; returns the count.
+def generate_store(request: GenerateRequest, out: str | Path) -> int:
+    """Write the images `request` asks for to a glyph store at `out`; returns the count.
 
-    Conditional models: `per_class` images of each class chosen by `chars`, `indices`
-    ("0,5-9") or `all_classes`. Unconditional models: `per_class` images in all. With
-    `judge` and `min_confidence`, only glyphs the judge reads as their label
-    (judge_filter.py); the per-class counts go into the store's provenance.
+    With a judge filter, its per-class counts go into the store's provenance.
     """
-    loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
-                                               truncation, device, weights, precision, judge, min_confidence, max_rounds,
-                                               styles, style_reach)
+    loaded, batches, labels, report = _prepare(request)
     classes = loaded.classes if loaded.conditional else ClassTable([UNCONDITIONAL_CLASS])
-    provenance = loaded.provenance("cond-lsgan generate", seed, truncation)
+    provenance = loaded.provenance("cond-lsgan generate", request.seed, request.truncation)
     if report is not None:
-        provenance["judge_filter"] = {"judge": str(judge), **report.to_dict()}
+        provenance["judge_filter"] = {"judge": str(request.judge), **report.to_dict()}
     written = 0
     with StoreWriter(out, loaded.image_size, classes, [f"generated:{loaded.run_name}"], provenance) as writer:
         for batch in batches:
@@ -101,12 +124,9 @@ def generate_store(checkpoint: str | Path, out: str | Path, per_class: int, char
     return written
 
 
-def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, chars: str | None = None,
-                  indices: str | None = None, all_classes: bool = False, seed: int = 0, batch_size: int = 256,
-                  truncation: float | None = None, device: str = "auto", weights: str = "ema",
-                  precision: str | None = None, judge: str | Path | None = None, min_confidence: float | None = None,
-                  max_rounds: int = 10, styles: str | Path | None = None, style_reach: float = 0.0) -> int:
-    """Write PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv; returns the count.
+def generate_pngs(request: GenerateRequest, out_dir: str | Path) -> int:
+    """Write the images `request` asks for as PNGs to DIR/<class index>_<text>/NNNNN.png plus DIR/labels.csv
+    (and DIR/judge_filter.csv with a judge filter); returns the count.
 
     The folder is built under a temporary name and renamed when complete; an existing
     non-empty DIR is never written into.
@@ -114,15 +134,13 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
-    loaded, batches, labels, report = _prepare(checkpoint, per_class, chars, indices, all_classes, seed, batch_size,
-                                               truncation, device, weights, precision, judge, min_confidence, max_rounds,
-                                               styles, style_reach)
+    loaded, batches, labels, report = _prepare(request)
     names = loaded.classes.text if loaded.conditional else [UNCONDITIONAL_CLASS]
     make_parent_folder(out_dir)
     building = _building_folder(out_dir)
     try:
         rows, counters = [], {}
-        flat_labels = labels if labels is not None else [0] * per_class
+        flat_labels = labels if labels is not None else [0] * request.per_class
         images = (image for batch in batches for image in batch)
         for label, image in zip(flat_labels, images):
             folder = f"{label}_{_safe_name(names[label])}"
@@ -152,36 +170,34 @@ def generate_pngs(checkpoint: str | Path, out_dir: str | Path, per_class: int, c
     return len(rows)
 
 
-def _prepare(checkpoint: str | Path, per_class: int, chars: str | None, indices: str | None, all_classes: bool, seed: int,
-             batch_size: int, truncation: float | None, device: str, weights: str, precision: str | None,
-             judge: str | Path | None, min_confidence: float | None, max_rounds: int, styles: str | Path | None = None,
-             style_reach: float = 0.0):
+def _prepare(request: GenerateRequest):
     """What `generate_store` and `generate_pngs` share: options checked, generator loaded, memory checked,
     then `_glyphs`. Returns (loaded generator, batches, labels, judge filter report or None)."""
-    check_sampling_options(seed, batch_size)
-    check_filter_options(judge, min_confidence, max_rounds)
-    loaded = LoadedGenerator(checkpoint, device, weights, precision)
-    labels = _labels_for(loaded, per_class, chars, indices, all_classes)
-    if styles is not None:
-        if truncation is not None:
+    r = request
+    check_sampling_options(r.seed, r.batch_size)
+    check_filter_options(r.judge, r.min_confidence, r.max_rounds)
+    loaded = LoadedGenerator(r.checkpoint, r.device, r.weights, r.precision)
+    labels = _labels_for(loaded, r)
+    if r.styles is not None:
+        if r.truncation is not None:
             raise InputError("--truncation and --styles do not go together: styled noise is drawn between fitted styles")
-        loaded.use_styles(styles, style_reach)
-    elif style_reach:
+        loaded.use_styles(r.styles, r.style_reach)
+    elif r.style_reach:
         raise InputError("--style-reach goes with --styles: it reaches past the fitted styles")
-    loaded.check_memory(batch_size)
-    return loaded, *_glyphs(loaded, labels, per_class, seed, batch_size, truncation, judge, min_confidence, max_rounds)
+    loaded.check_memory(r.batch_size)
+    return loaded, *_glyphs(loaded, labels, r)
 
 
-def _glyphs(loaded: LoadedGenerator, labels: list[int] | None, per_class: int, seed: int, batch_size: int,
-            truncation: float | None, judge: str | Path | None, min_confidence: float | None,
-            max_rounds: int) -> tuple[Iterator[np.ndarray] | list[np.ndarray], list[int] | None, FilterReport | None]:
+def _glyphs(loaded: LoadedGenerator, labels: list[int] | None,
+            r: GenerateRequest) -> tuple[Iterator[np.ndarray] | list[np.ndarray], list[int] | None, FilterReport | None]:
     """The uint8 batches to write, the label of each image, and the judge filter's report (None without a judge)."""
-    if judge is None:
-        return loaded.images(labels, per_class, seed, batch_size, truncation), labels, None
+    if r.judge is None:
+        return loaded.images(labels, r.per_class, r.seed, r.batch_size, r.truncation), labels, None
     if not loaded.conditional:
         raise InputError("--judge filters glyphs by their label: it needs a conditional model")
-    images, kept, report = filtered_glyphs(loaded, list(dict.fromkeys(labels)), per_class, load_judge(judge, loaded.device),
-                                           min_confidence, seed, batch_size, truncation, max_rounds)
+    judge = load_judge(r.judge, loaded.device)
+    images, kept, report = filtered_glyphs(loaded, list(dict.fromkeys(labels)), r.per_class, judge, r.min_confidence,
+                                           r.seed, r.batch_size, r.truncation, r.max_rounds)
     print(report.summary(), file=sys.stderr)
     if report.warning():
         print(report.warning(), file=sys.stderr)

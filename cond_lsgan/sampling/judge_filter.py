@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data_tools_api import InputError
 from ..judge import judge_outputs
+from ..runtime import mixed_seed
 from ..selection import class_mapping
 
 MAX_OVERDRAW = 8  # a round draws at most this many times what a class still lacks
@@ -114,4 +115,4 @@ def filtered_glyphs(loaded, classes: list[int], per_class: int, judge, min_confi
 
 
 def _round_seed(seed: int, round_index: int) -> int:
-    return seed if round_index == 0 else (seed * 1_000_003 + round_index) % 2**63
+    return seed if round_index == 0 else mixed_seed(seed, round_index) % 2**63

@@ -132,8 +132,8 @@ class LoadedGenerator:
         """uint8 (N, H, W) images for noise (N, z) and labels (N,) or soft labels (N, C).
 
         On the CPU the batch runs in slices of CPU_SLICE images, whose activations stay in
-        the caches: paper28 in bf16 makes 10.7k glyphs/s in slices of 256 against 8.7k as
-        one batch of 1,024, which is bound by memory traffic. Slicing changes no result
+        the caches; one large batch is bound by memory traffic and measured slower
+        (docs/results.md, "Generation in slices on the CPU"). Slicing changes no result
         (the generator is in eval mode, so no image depends on the others in its batch).
         """
         size = CPU_SLICE if self.device.type == "cpu" else len(z)

@@ -34,7 +34,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from ..checkpoint import DamagedCheckpoint, check_digest, content_digest, file_digest, read_versioned
+from ..checkpoint import DamagedCheckpoint, content_digest, file_digest, read_versioned
 from ..data_tools_api import InputError, atomic_output
 
 FORMAT = "cond-lsgan styles"
@@ -76,11 +76,7 @@ class StyleSet:
         styles were fitted to `checkpoint` and are `z_dim` long. Any problem is one InputError line."""
         path = Path(path)
         try:
-            state = read_versioned(path, "styles file", FORMAT, VERSION)
-            if state.get("version", 0) < 1:
-                raise DamagedCheckpoint(f"{path}: damaged styles file (version is {state.get('version')!r})")
-            if state["version"] >= 2:
-                check_digest(path, state, "styles file")
+            state = read_versioned(path, "styles file", FORMAT, VERSION, oldest=1, digest_since=2)
         except DamagedCheckpoint as error:
             raise DamagedCheckpoint(f"{error}; {REFIT}") from None
         problem = _problem(state)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..data_tools_api import GlyphSet, InputError
+from ..runtime import mixed_seed
 from .distributed import Ranks, shard
 
 
@@ -41,7 +42,7 @@ class GlyphBatches:
         """This rank's part of the batch for optimisation step `step`: uint8 images (B / world, H, W), labels (B / world,)."""
         epoch, index = divmod(step, self.batches_per_epoch)
         if epoch != self._epoch:
-            shuffle = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            shuffle = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
             self._order = torch.randperm(len(self.labels), generator=shuffle).to(self.images.device)
             self._epoch = epoch
         picked = shard(self._order[index * self.batch_size : (index + 1) * self.batch_size], self.ranks)  # (B / world,)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..runtime import mixed_seed
+
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
@@ -62,4 +64,4 @@ TRANSFORMS = {"translation": translate, "cutout": cutout}
 
 def batch_rng(seed: int, step: int, which: int, device: torch.device) -> torch.Generator:
     """The random stream of one augmented batch: a function of (seed, step, which), nothing else."""
-    return torch.Generator(device).manual_seed((seed * 1_000_003 + step) * 8 + which)
+    return torch.Generator(device).manual_seed(mixed_seed(seed, step) * 8 + which)

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data_tools_api import InputError
+from ..runtime import mixed_seed
 
 _VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -164,7 +165,7 @@ def seed_dropout(seed: int, step: int, ranks: Ranks) -> None:
     one's: exact DDP resume holds for models without dropout (paper28), not seed32.
     """
     if ranks.world > 1:
-        torch.manual_seed(((seed * 1_000_003 + step) * 1_009 + ranks.rank) % 2**63)
+        torch.manual_seed((mixed_seed(seed, step) * 1_009 + ranks.rank) % 2**63)
 
 
 def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:

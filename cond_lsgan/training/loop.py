@@ -11,8 +11,9 @@ step, EMA) -> at intervals, metrics, sample grids and checkpoints in the run fol
     <run>/tensorboard/         the metrics and grids as TensorBoard events (train.tensorboard, tensorboard_log.py)
     <run>/.lock                who is training in this folder (run_folder.py)
 
-One step is a `TrainingStep` (step.py); this module adds data, files, signals and logs.
-Batch order is a function of the step (batches.py) and checkpoints hold weights, EMA,
+One step is a `TrainingStep` (step.py); this module adds data, files, signals and logs:
+`RunLog` (log.txt, metrics.jsonl, TensorBoard, the terminal), `_SampleGrid`, `_BadSteps`,
+and a `Checkpointer` (checkpointer.py: weight check, save, prune). Batch order is a function of the step (batches.py) and checkpoints hold weights, EMA,
 optimisers, scaler, step and RNG states, so on the CPU a resumed run matches an
 uninterrupted one weight for weight.
 
@@ -38,34 +39,30 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
-from tqdm import tqdm
+from torch import Tensor, nn
 
-from ..checkpoint import checkpoint_path, prune_checkpoints, save_checkpoint
-from ..config import Config
-from ..data_tools_api import InputError, atomic_output, image_grid, read_store, save_png
+from ..config import Config, TrainConfig
+from ..data_tools_api import ClassTable, GlyphSet, InputError, atomic_output, image_grid, read_store, save_png
 from ..memory import check_training_memory
 from ..models import model_to_pixels
 from ..models.label_init import glyph_label_rows
+from ..progress import print_line, terminal_bar
 from ..runtime import precision_name, resolve_device
 from ..selection import spread_classes
 from . import distributed
 from .batches import GlyphBatches
+from .checkpointer import Checkpointer
 from .distributed import Ranks, max_over_ranks
 from .resume import check_class_count, check_compatible, load_resume_checkpoint, set_aside_damaged
 from .run_folder import CONFIG_FILE, LOG_FILE, METRICS_FILE, RunLock
 from .step import TrainingStep
 from .tensorboard_log import RunBoard, require_tensorboard
-
-LOWER = "lower train.lr_g and train.lr_d or check the data and the loss settings"
-
 
 @dataclass
 class TrainResult:
@@ -96,20 +93,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
            signals: _StopSignals, notes: list[str]) -> TrainResult:
     settings = config.train
     resume_from, state, resume_notes, damaged = load_resume_checkpoint(run_dir, resume, device)
-
-    # Data, then models (TrainingStep seeds first, so the initial weights are a function of train.seed).
-    glyphs = read_store(data_path)
-    num_classes = check_class_count(config, glyphs.classes)
-    check_training_memory(config, num_classes, glyphs, device, ranks.world)  # before any model or batch is allocated
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-    label_rows = None  # Φ's starting rows from the data (a resumed run then loads its trained rows over them)
-    if config.model.label_init == "glyphs":
-        label_rows = glyph_label_rows(glyphs.images, glyphs.labels, num_classes, config.model.embed_dim)
-    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks, classes=glyphs.classes, label_rows=label_rows)
-    generator = trainer.generator
-    batches = GlyphBatches(glyphs, settings.batch_size, settings.seed, device, ranks)
-
+    glyphs, num_classes, trainer, batches = _data_and_models(config, data_path, ranks, device)
     step = 0
     if state is not None:
         check_compatible(state, config, glyphs.classes, glyphs.image_size, resume_from)
@@ -119,115 +103,139 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: str | None, r
             raise InputError(f"{resume_from} is at step {step}, beyond train.steps={settings.steps}")
     distributed.check_same_step(step, ranks, device)  # also: every rank has read its checkpoint
     distributed.seed_dropout(settings.seed, step, ranks)
-    if ranks.main:  # the damaged checkpoints this run trains past go aside, not under its new files
+    if ranks.main:  # rank 0 alone writes the run folder; the damaged checkpoints this run trains past go aside first
         resume_notes += set_aside_damaged(damaged, step, settings.steps)
-
-    if ranks.main:  # rank 0 alone writes the run folder
         with atomic_output(run_dir / CONFIG_FILE) as temporary:  # atomic: a restarted rank may be reading it
             temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    log = _Logger(run_dir, settings.steps, step, enabled=ranks.main, tensorboard=settings.tensorboard)
+    log = RunLog(run_dir, settings, step, device, enabled=ranks.main)
     for note in [*notes, *resume_notes]:
         log.line(note)
-    origin = f"resuming from {resume_from}" if resume_from else "starting"
-    where = f"{device}" if not ranks.distributed else (
-        f"{ranks.world} ranks ({distributed.backend()}, {device.type}), {settings.batch_size // ranks.world} images each a step"
-        f"{', SyncBatchNorm' if settings.sync_batchnorm and ranks.world > 1 else ''}")
-    log.line(f"{origin} at step {step} of {settings.steps} on {where} ({precision_name(trainer.dtype)}"
-             f"{', channels_last' if settings.channels_last else ''}{', compiled' if settings.compile else ''}); "
-             f"data {data_path}: {len(glyphs)} images, {num_classes} classes")
+    log.line(_start_line(config, step, resume_from, trainer, f"data {data_path}: {len(glyphs)} images, {num_classes} classes"))
 
-    # Fixed noise (and, for a conditional model, fixed classes as rows) for sample grids,
-    # so grids compare step to step. The grid's RNG is separate from training's.
-    grid_rng = torch.Generator(device).manual_seed(settings.seed + 1)
-    if generator.conditional:
-        rows = spread_classes(num_classes, 8)
-        columns = max(1, settings.grid_size // len(rows))
-        grid_z = generator.sample_z(columns, grid_rng, device).repeat(len(rows), 1)
-        grid_labels = torch.tensor(rows, device=device).repeat_interleave(columns)
-        grid_captions = [glyphs.classes.text[c] for c in grid_labels.tolist()]
-    else:
-        columns = None
-        grid_z = generator.sample_z(settings.grid_size, grid_rng, device)
-        grid_labels, grid_captions = None, None
-
-    def snapshot(step: int) -> dict:
-        return {
-            "step": step,
-            "config": config.to_dict(),
-            "classes": glyphs.classes.to_dict(),
-            "image_size": glyphs.image_size,
-            **trainer.state_dict(),
-        }
-
-    generator.train()
+    earlier = f"from before this run resumed at step {step}" if resume_from else "from before this run started"
+    grid = _SampleGrid(trainer.generator, settings, num_classes, glyphs.classes, device, run_dir, log, earlier)
+    checkpoints = Checkpointer(run_dir, trainer, config, glyphs.classes, glyphs.image_size, (grid.z, grid.labels),
+                               log.line, resume_from, earlier)
+    bad_steps = _BadSteps(settings.max_bad_steps, log, checkpoints)
+    trainer.generator.train()
     trainer.discriminator.train()
-    loss_sum = torch.zeros(2, device=device)  # (d_loss, g_loss) summed over the good steps since the last log line
-    good_steps = bad_in_a_row = applied_steps = 0
     first_step = step
-    last_checkpoint = resume_from
-    earlier = f"from before this run resumed at step {first_step}" if resume_from else "from before this run started"
-
-    def kept() -> str:
-        return f"the newest good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written"
     try:
         while step < settings.steps:
             losses = trainer.step(*batches.batch(step), step)  # (d_loss, g_loss), means over the ranks
             step += 1
-            if trainer.skipped:  # those updates were not applied; EMA and BatchNorm statistics are as before the step
-                bad_in_a_row += 1
-                found = ", ".join(f"{name} {value}" for name, value in trainer.skipped.items())
-                log.line(f"step {step}: non-finite {found}; update skipped ({bad_in_a_row} in a row, "
-                         f"train.max_bad_steps={settings.max_bad_steps})")
-                if bad_in_a_row >= settings.max_bad_steps:
-                    raise InputError(f"{bad_in_a_row} steps in a row had non-finite losses (steps {step - bad_in_a_row + 1} to "
-                                     f"{step}, last {found}); stopped without saving them; {kept()}; {LOWER}")
-            else:
-                bad_in_a_row = 0
-                applied_steps += 1
-                loss_sum += losses
-                good_steps += 1
+            bad_steps.count(step, trainer.skipped)  # a skipped update is logged; train.max_bad_steps in a row stop the run
+            if not trainer.skipped:  # (else weights, EMA and BatchNorm statistics are as before the step)
+                log.add(losses)
             stop = max_over_ranks(signals.received, ranks, device)  # every rank stops at the same step
             final = step == settings.steps
 
             if step % settings.log_every == 0 or final:
-                log.metrics(step, loss_sum, good_steps, settings.batch_size)
-                loss_sum.zero_()
-                good_steps = 0
+                log.metrics(step)
             if ranks.main and (step % settings.sample_every == 0 or final):
-                with torch.no_grad():
-                    grid = model_to_pixels(trainer.generator_ema(grid_z, grid_labels), generator.output_range)
-                picture = image_grid(grid.cpu().numpy(), grid_captions, columns)
-                grid_path = run_dir / "samples" / f"step_{step:07d}.png"
-                if grid_path.exists():
-                    log.line(f"writing over {grid_path}: a grid of step {step} {earlier}")
-                save_png(picture, grid_path)
-                log.board.grid(step, picture)
+                grid.save(step, trainer.generator_ema)
             if not trainer.skipped and (step % settings.checkpoint_every == 0 or final or stop):
-                problem = trainer.unusable_weights(grid_z, grid_labels)
-                if max_over_ranks(int(problem is not None), ranks, device):  # every rank stops alike
-                    raise InputError(f"step {step}: the losses were finite but the updated weights are not usable "
-                                     f"({problem or 'on another rank'}); not saved; {kept()}; {LOWER}")
-                last_checkpoint = checkpoint_path(run_dir, step)
-                if ranks.main:
-                    if last_checkpoint.exists():
-                        log.line(f"writing over {last_checkpoint}: a checkpoint of step {step} {earlier}")
-                    save_checkpoint(snapshot(step), last_checkpoint)
-                    for pruned in prune_checkpoints(run_dir, settings.keep_checkpoints, intact=last_checkpoint):
-                        log.line(f"pruned {pruned} (train.keep_checkpoints={settings.keep_checkpoints})")
+                checkpoints.save(step)
             log.advance(step)
             if stop and not final:
                 log.line(f"stopped by {signal.Signals(stop).name} at step {step} of {settings.steps}; checkpoint "
-                         f"{last_checkpoint}; continue with --resume auto")
-                return TrainResult(step, last_checkpoint, run_dir, signal=stop, main=ranks.main)
-        if step > first_step and not applied_steps:
-            raise InputError(f"no step of this run completed: every one (steps {first_step + 1} to {step}) had a non-finite "
-                             f"loss; nothing was saved; {kept()}; {LOWER}")
-        if trainer.skipped:
-            raise InputError(f"the last step ({step}) had non-finite losses, so the run's end was not saved; {kept()}; {LOWER}")
-        log.line(f"done at step {step}; checkpoint {last_checkpoint}")
+                         f"{checkpoints.newest}; continue with --resume auto")
+                return TrainResult(step, checkpoints.newest, run_dir, signal=stop, main=ranks.main)
+        bad_steps.check_end(first_step, step, trainer.skipped)
+        log.line(f"done at step {step}; checkpoint {checkpoints.newest}")
     finally:
         log.close()
-    return TrainResult(step, last_checkpoint, run_dir, main=ranks.main)
+    return TrainResult(step, checkpoints.newest, run_dir, main=ranks.main)
+
+
+def _data_and_models(config: Config, data_path: Path, ranks: Ranks,
+                     device: torch.device) -> tuple[GlyphSet, int, TrainingStep, GlyphBatches]:
+    """The data, its class count, a fresh `TrainingStep` for it and its batches; the memory is checked first.
+
+    TrainingStep seeds torch first, so the initial weights are a function of train.seed.
+    """
+    settings = config.train
+    glyphs = read_store(data_path)
+    num_classes = check_class_count(config, glyphs.classes)
+    check_training_memory(config, num_classes, glyphs, device, ranks.world)  # before any model or batch is allocated
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    label_rows = None  # Φ's starting rows from the data (a resumed run then loads its trained rows over them)
+    if config.model.label_init == "glyphs":
+        label_rows = glyph_label_rows(glyphs.images, glyphs.labels, num_classes, config.model.embed_dim)
+    trainer = TrainingStep(config, num_classes, glyphs.image_size, device, ranks, classes=glyphs.classes, label_rows=label_rows)
+    return glyphs, num_classes, trainer, GlyphBatches(glyphs, settings.batch_size, settings.seed, device, ranks)
+
+
+def _start_line(config: Config, step: int, resume_from: Path | None, trainer: TrainingStep, data: str) -> str:
+    """The first log line of a run: from where, on what, in which arithmetic, on which data."""
+    settings, ranks, device = config.train, trainer.ranks, trainer.device
+    origin = f"resuming from {resume_from}" if resume_from else "starting"
+    where = f"{device}" if not ranks.distributed else (
+        f"{ranks.world} ranks ({distributed.backend()}, {device.type}), {settings.batch_size // ranks.world} images each a step"
+        f"{', SyncBatchNorm' if settings.sync_batchnorm and ranks.world > 1 else ''}")
+    return (f"{origin} at step {step} of {settings.steps} on {where} ({precision_name(trainer.dtype)}"
+            f"{', channels_last' if settings.channels_last else ''}{', compiled' if settings.compile else ''}); {data}")
+
+
+class _BadSteps:
+    """Steps whose updates a non-finite loss skipped: each is logged; `train.max_bad_steps` of them in a row, a run
+    that applied no update at all, or a skipped last step stop the run with an error."""
+
+    def __init__(self, limit: int, log: RunLog, checkpoints: Checkpointer) -> None:
+        self.limit, self.log, self.checkpoints = limit, log, checkpoints
+        self.in_a_row = self.applied = 0
+
+    def count(self, step: int, skipped: dict[str, float]) -> None:
+        if not skipped:
+            self.in_a_row = 0
+            self.applied += 1
+            return
+        self.in_a_row += 1
+        found = ", ".join(f"{name} {value}" for name, value in skipped.items())
+        self.log.line(f"step {step}: non-finite {found}; update skipped ({self.in_a_row} in a row, "
+                      f"train.max_bad_steps={self.limit})")
+        if self.in_a_row >= self.limit:
+            raise self.checkpoints.stop(f"{self.in_a_row} steps in a row had non-finite losses (steps "
+                                        f"{step - self.in_a_row + 1} to {step}, last {found}); stopped without saving them")
+
+    def check_end(self, first_step: int, step: int, skipped: dict[str, float]) -> None:
+        """At the end of train.steps: an error if no update of this run was applied, or the last step's was not."""
+        if step > first_step and not self.applied:
+            raise self.checkpoints.stop(f"no step of this run completed: every one (steps {first_step + 1} to {step}) "
+                                        "had a non-finite loss; nothing was saved")
+        if skipped:
+            raise self.checkpoints.stop(f"the last step ({step}) had non-finite losses, so the run's end was not saved")
+
+
+class _SampleGrid:
+    """The run's sample grids: the EMA generator on fixed noise (and, for a conditional model, fixed classes as
+    rows), so grids compare step to step. The grid's RNG is separate from training's."""
+
+    def __init__(self, generator: nn.Module, settings: TrainConfig, num_classes: int, classes: ClassTable,
+                 device: torch.device, run_dir: Path, log: RunLog, earlier: str) -> None:
+        self.output_range, self.run_dir, self.log, self.earlier = generator.output_range, run_dir, log, earlier
+        grid_rng = torch.Generator(device).manual_seed(settings.seed + 1)
+        if generator.conditional:
+            rows = spread_classes(num_classes, 8)
+            self.columns = max(1, settings.grid_size // len(rows))
+            self.z = generator.sample_z(self.columns, grid_rng, device).repeat(len(rows), 1)
+            self.labels = torch.tensor(rows, device=device).repeat_interleave(self.columns)
+            self.captions = [classes.text[c] for c in self.labels.tolist()]
+        else:
+            self.columns = None
+            self.z = generator.sample_z(settings.grid_size, grid_rng, device)
+            self.labels, self.captions = None, None
+
+    def save(self, step: int, generator_ema: nn.Module) -> None:
+        with torch.no_grad():
+            grid = model_to_pixels(generator_ema(self.z, self.labels), self.output_range)
+        picture = image_grid(grid.cpu().numpy(), self.captions, self.columns)
+        path = self.run_dir / "samples" / f"step_{step:07d}.png"
+        if path.exists():
+            self.log.line(f"writing over {path}: a grid of step {step} {self.earlier}")
+        save_png(picture, path)
+        self.log.board.grid(step, picture)
 
 
 class _StopSignals:
@@ -257,18 +265,24 @@ class _StopSignals:
         self.received = number
 
 
-class _Logger:
-    """Progress bar on a terminal, plain lines otherwise; metrics.jsonl and log.txt always, TensorBoard events if asked
-    (rank 0 only: others pass enabled=False)."""
+class RunLog:
+    """A run's log: log.txt and metrics.jsonl always, TensorBoard events if asked; on a terminal a bar (progress.py)
+    with the losses, plain lines otherwise. Rank 0 only: other ranks pass enabled=False.
 
-    def __init__(self, run_dir: Path, total: int, start: int, enabled: bool = True, tensorboard: bool = False) -> None:
-        self.enabled = enabled
-        self.board = RunBoard(run_dir, start, enabled=enabled and tensorboard)
+    `add` sums the losses of each applied step; `metrics` writes their mean over the
+    interval since the last metrics line, and images/s of the global batch.
+    """
+
+    def __init__(self, run_dir: Path, settings: TrainConfig, start: int, device: torch.device, enabled: bool = True) -> None:
+        self.enabled, self.batch_size = enabled, settings.batch_size
+        self.board = RunBoard(run_dir, start, enabled=enabled and settings.tensorboard)
+        self.loss_sum = torch.zeros(2, device=device)  # (d_loss, g_loss) summed over the good steps since the last line
+        self.good_steps = 0
         if not enabled:
             return
         self.metrics_file = open(run_dir / METRICS_FILE, "a", encoding="utf-8")
         self.log_file = open(run_dir / LOG_FILE, "a", encoding="utf-8")
-        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if sys.stderr.isatty() else None
+        self.bar = terminal_bar(settings.steps, initial=start, unit="step")
         self.last_time, self.last_step = time.perf_counter(), start
 
     def line(self, text: str) -> None:
@@ -276,17 +290,27 @@ class _Logger:
             return
         self.log_file.write(text + "\n")
         self.log_file.flush()
-        (self.bar.write if self.bar else lambda t: print(t, file=sys.stderr, flush=True))(text)
+        print_line(text, self.bar)
 
-    def metrics(self, step: int, loss_sum: Tensor, good_steps: int, batch_size: int) -> None:
-        """One metrics line: mean losses over the interval's good steps (null if it had none), images/s of the global batch."""
-        if not self.enabled:
-            return
+    def add(self, losses: Tensor) -> None:
+        self.loss_sum += losses
+        self.good_steps += 1
+
+    def metrics(self, step: int) -> None:
+        """One metrics line for the interval that ends at `step`; the sums start again."""
+        if self.enabled:
+            self._write_metrics(step, self.loss_sum, self.good_steps)
+        self.loss_sum.zero_()
+        self.good_steps = 0
+
+    def _write_metrics(self, step: int, loss_sum: Tensor, good_steps: int) -> None:
+        """Mean losses over the interval's good steps (null if it had none), images/s of the global batch."""
         now = time.perf_counter()
         steps = step - self.last_step
         d_loss, g_loss = (loss_sum / good_steps).tolist() if good_steps else (None, None)
         record = {"step": step, "d_loss": _rounded(d_loss), "g_loss": _rounded(g_loss), "bad_steps": steps - good_steps,
-                  "images_per_s": round(steps * batch_size / max(now - self.last_time, 1e-9), 1), "time": round(time.time(), 3)}
+                  "images_per_s": round(steps * self.batch_size / max(now - self.last_time, 1e-9), 1),
+                  "time": round(time.time(), 3)}
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
         self.board.metrics(record)
