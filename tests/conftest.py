@@ -1,8 +1,8 @@
-"""Fixtures shared by the test files: the synthetic digit stores, written once per session, and a
-check that no test leaves a thread running.
+"""Fixtures shared by the test files: the synthetic digit stores, written once per session,
+`tiny_run` (a tiny training run, in this process), and a check that no test leaves a thread running.
 
-The tiny model configs are in helpers.py (TINY_PAPER28), with the other plain data the tests
-import.
+The tiny model configs are in helpers.py (TINY_PAPER28, TINY_TRAIN, TINY_RUN, tiny_config), with
+the other plain data the tests import.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
+from helpers import tiny_config
 
 THREAD_GRACE_S = 5.0  # a cancelled Timer or a closed pool's worker needs a moment to return
 
@@ -34,6 +35,23 @@ digits32 = _digit_store("digits32", 64, 32, seed=1, use="8 batches of 8, for see
 digits28 = _digit_store("digits28", 64, 28, seed=1, use="8 batches of 8, for paper28 runs")
 few_digits32 = _digit_store("few_digits32", 32, 32, seed=2, use="for CLI runs of a step or two")
 few_digits28 = _digit_store("few_digits28", 32, 28, seed=2, use="for CLI runs of a step or two")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(digits28, tmp_path_factory):
+    """Train a tiny paper28 run in this process: `tiny_run(*overrides, data=, out=, resume=)` -> its TrainResult.
+
+    The config is tiny_config(*overrides) (demo.toml, TINY_RUN, then the overrides); `data`
+    defaults to the digits28 store, `out` to a new folder. Callable from fixtures of any scope.
+    """
+    from cond_lsgan.training.loop import train  # here: a test file of data-tools alone need not import torch
+
+    def run(*overrides: str, data: Path | None = None, out: Path | None = None, resume: str | Path | None = None):
+        data = digits28 if data is None else data
+        out = tmp_path_factory.mktemp("tiny_run") / "run" if out is None else out
+        return train(tiny_config(*overrides), data, out, resume=None if resume is None else str(resume))
+
+    return run
 
 
 def _lingering_threads(others: set[threading.Thread]) -> list[threading.Thread]:

@@ -1,4 +1,9 @@
-"""Small data the tests build for themselves (IDX bytes, tiny stores), the tiny model configs, CLI runners."""
+"""Small data the tests build for themselves (IDX bytes, tiny stores), the tiny model configs, CLI runners.
+
+The tiny runs: TINY_PAPER28 (the model), TINY_TRAIN (the train settings every tiny run
+shares), TINY_RUN (both, on demo.toml) and `tiny_config`; conftest.py's `tiny_run` fixture
+trains one. A test adds only the overrides its purpose needs (steps, a checkpoint every step).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from cond_lsgan.config import Config, load_config
 from data_tools.store import ClassTable, StoreWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +29,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # paper28 at 1/8 width with short noise and label vectors: trains a step in milliseconds on the CPU.
 TINY_PAPER28 = ["model.arch=paper28", "model.conditional=true", "model.z_dim=16", "model.embed_dim=8",
                 "model.width=0.125", "train.order=d_then_g", "train.device=cpu"]
+# The train settings of every tiny run, whatever its model: the CPU, batches of 8, fp32 (the same
+# numbers on a CPU with bf16 as without), a 4-image grid, a metrics line each step, grids only at
+# the end (a run always logs, samples and checkpoints its last step).
+TINY_TRAIN = ["train.device=cpu", "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
+              "train.sample_every=100000"]
+DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28, conditional
+TINY_RUN = [*TINY_PAPER28, *TINY_TRAIN]  # the tiny paper28 run, on DEMO
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}  # a CLI process of a tiny model: one thread is fastest
+TINY_JUDGE = {"channels": 8, "feature_dim": 32}  # a judge's (or classifier's) sizes: trains hundreds of steps in seconds
+
+
+def tiny_config(*overrides: str) -> Config:
+    """DEMO with TINY_RUN, then `overrides`."""
+    return load_config(DEMO, [*TINY_RUN, *overrides])
 
 
 def idx_images_bytes(images: np.ndarray, magic: int = 0x00000803) -> bytes:
@@ -94,8 +114,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragm
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"{prog}: error: "), lines[0]
     assert "Traceback" not in result.stderr
+    assert_mentions(lines[0], *fragments)
+
+
+def assert_mentions(message: str, *fragments: str) -> None:
+    """Each fragment (an option, a value, a file, the key phrase) is in `message`: a check that survives rewording."""
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+        assert fragment in message, f"{fragment!r} not in: {message}"
 
 
 def file_digests(folder: Path) -> dict[str, str]:

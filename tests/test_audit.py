@@ -15,7 +15,7 @@ from cond_lsgan.judge import judge_outputs, load_judge, save_judge, train_judge
 from data_tools.errors import InputError
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import assert_one_line_error, run_cond_lsgan
+from helpers import TINY_JUDGE, assert_one_line_error, run_cond_lsgan
 
 SIZE = 16
 WRONG = 25  # glyphs given a wrong label, of 600
@@ -24,8 +24,7 @@ WRONG = 25  # glyphs given a wrong label, of 600
 @pytest.fixture(scope="module")
 def judge_file(tmp_path_factory):
     """A judge trained on clean digits (other glyphs than the audited ones: another seed of the set)."""
-    judge, info = train_judge(synthetic_digits(500, size=SIZE, seed=3), steps=300, seed=0, device="cpu",
-                              channels=8, feature_dim=32)
+    judge, info = train_judge(synthetic_digits(500, size=SIZE, seed=3), steps=300, seed=0, device="cpu", **TINY_JUDGE)
     path = tmp_path_factory.mktemp("judge") / "judge.pt"
     save_judge(judge, path, info)
     return path

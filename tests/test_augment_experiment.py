@@ -18,10 +18,9 @@ from cond_lsgan.evaluation.augment_experiment import arm_table, class_accuracies
 from cond_lsgan.judge import accuracy, train_classifier
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, assert_one_line_error, run_cond_lsgan
+from helpers import REPO_ROOT, TINY_JUDGE, assert_one_line_error, run_cond_lsgan
 
 SIZE = 16
-TINY = {"channels": 8, "feature_dim": 32}
 JSON = 2e-6  # the report keeps 6 digits
 
 
@@ -36,7 +35,7 @@ def test_extra_images_make_the_stated_share_of_each_batch():
 
     def trained(share: float, extra=nines):
         return train_classifier(digits.images[real], digits.labels[real], 10, 150, seed=0, device="cpu",
-                                extra=extra, extra_share=share, **TINY)
+                                extra=extra, extra_share=share, **TINY_JUDGE)
 
     with_nines = trained(0.25)
     assert accuracy(with_nines, *test_nines) >= 0.8

@@ -24,13 +24,13 @@ from data_tools.gnt import encode_gnt_record
 from data_tools.store import ClassTable, GlyphSet, write_store
 from data_tools.synthetic import synthetic_digits
 from fontdata import NOTO_SANS_SC, WQY_MICROHEI
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_module
+from helpers import REPO_ROOT, TINY_RUN, TINY_TRAIN, assert_one_line_error, run_module
 
 pytestmark = pytest.mark.slow  # every case runs a CLI in a subprocess
 
 CONFIGS = REPO_ROOT / "configs"
-TINY = ["train.steps=1", "train.batch_size=8", "train.device=cpu", "train.grid_size=4"]
-TINY_DEMO = TINY + TINY_PAPER28  # with demo.toml (paper28 already)
+ONE_STEP = [*TINY_TRAIN, "train.steps=1"]  # with mnist.toml (seed32)
+ONE_STEP_DEMO = [*TINY_RUN, "train.steps=1"]  # with demo.toml
 TIMEOUT = 120  # seconds for one command: far above what any case needs, so a hang fails the test
 PARALLEL = 3
 
@@ -112,7 +112,7 @@ def _make_checkpoints(f: dict[str, Path], root: Path) -> None:
     """A real paper28 checkpoint (trained on 32x32 images: paper28 takes any multiple of 4), and damaged copies."""
     run = root / "run"
     result = run_module("cond_lsgan", "train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"], "--out", run,
-                        *TINY_DEMO, timeout=TIMEOUT)
+                        *ONE_STEP_DEMO, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     f["ckpt"] = checkpoint = run / "checkpoints" / "step_0000001.pt"
     # Edited copies saved with a digest of their own content: consistent files that do not fit, not damaged ones.
@@ -146,13 +146,13 @@ CASES: list[tuple[str, str, Args, tuple[str, ...]]] = [
     ("store-claims-a-billion-images", "data-tools", lambda f, o: ["preview", f["huge_h5"], "--out", o / "p.png"],
      ("claims shape (1000000000, 28, 28)",)),
     ("train-on-text-file", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["text_h5"],
-                                                       "--out", o / "run", *TINY], ("not an HDF5 file",)),
+                                                       "--out", o / "run", *ONE_STEP], ("not an HDF5 file",)),
     ("train-on-cut-store", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data",
-                                                       f["root"] / "cut2048.h5", "--out", o / "run", *TINY], ("truncated file",)),
+                                                       f["root"] / "cut2048.h5", "--out", o / "run", *ONE_STEP], ("truncated file",)),
     ("train-label-out-of-range", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["badlabel_h5"],
-                                                             "--out", o / "run", *TINY_DEMO], ("label 12 is out of range",)),
+                                                             "--out", o / "run", *ONE_STEP_DEMO], ("label 12 is out of range",)),
     ("train-28px-store-with-seed32", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d28_h5"],
-                                                                 "--out", o / "run", *TINY], ("seed32 needs an image size that is a multiple of 16",)),
+                                                                 "--out", o / "run", *ONE_STEP], ("seed32 needs an image size that is a multiple of 16",)),
     # CASIA .gnt
     ("gnt-random-bytes", "data-tools", lambda f, o: ["gnt", f["random_gnt"], "--size", "28", "--out", o / "g.h5"], ("bad record at byte 0",)),
     ("gnt-truncated", "data-tools", lambda f, o: ["gnt", f["cut_gnt"], "--size", "28", "--out", o / "g.h5"], ("truncated",)),
@@ -187,23 +187,23 @@ CASES: list[tuple[str, str, Args, tuple[str, ...]]] = [
     ("config-broken-toml", "cond-lsgan", lambda f, o: ["train", "--config", f["broken_toml"], "--data", f["d32_h5"], "--out", o / "run"],
      ("invalid TOML",)),
     ("override-nan-lr", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d32_h5"],
-                                                    "--out", o / "run", *TINY, "train.lr_g=nan"], ("train.lr_g must be a finite number, got nan",)),
+                                                    "--out", o / "run", *ONE_STEP, "train.lr_g=nan"], ("train.lr_g must be a finite number, got nan",)),
     ("override-huge-batch", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d32_h5"],
-                                                        "--out", o / "run", *TINY, f"train.batch_size={10**12}"],
+                                                        "--out", o / "run", *ONE_STEP, f"train.batch_size={10**12}"],
      ("train.batch_size must be at most",)),
     ("override-huge-width", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"],
-                                                        "--out", o / "run", *TINY, "model.width=1000"], ("model.width must be at most",)),
+                                                        "--out", o / "run", *ONE_STEP, "model.width=1000"], ("model.width must be at most",)),
     # checkpoints: resuming
     ("resume-other-class-count", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["three32_h5"],
-                                                             "--out", o / "run", "--resume", f["ckpt"], *TINY_DEMO, "train.steps=2"],
+                                                             "--out", o / "run", "--resume", f["ckpt"], *ONE_STEP_DEMO, "train.steps=2"],
      ("different class table (10 classes) than the data (3)",)),
     ("resume-other-architecture", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "mnist.toml", "--data", f["d32_h5"],
-                                                              "--out", o / "run", "--resume", f["ckpt"], *TINY, "train.steps=2"],
+                                                              "--out", o / "run", "--resume", f["ckpt"], *ONE_STEP, "train.steps=2"],
      ("was trained with model settings",)),
     ("resume-pickle", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"], "--out", o / "run",
-                                                  "--resume", f["pickle_pt"], *TINY_DEMO, "train.steps=2"], ("refused to load",)),
+                                                  "--resume", f["pickle_pt"], *ONE_STEP_DEMO, "train.steps=2"], ("refused to load",)),
     ("resume-cut-checkpoint", "cond-lsgan", lambda f, o: ["train", "--config", CONFIGS / "demo.toml", "--data", f["d32_h5"],
-                                                          "--out", o / "run", "--resume", f["cut_pt"], *TINY_DEMO, "train.steps=2"],
+                                                          "--out", o / "run", "--resume", f["cut_pt"], *ONE_STEP_DEMO, "train.steps=2"],
      ("not a readable checkpoint",)),
     # checkpoints: generating and sampling
     ("generate-other-architecture", "cond-lsgan", lambda f, o: ["generate", "--checkpoint", f["arch_pt"], "--n", "4", "--out", o / "g.h5",

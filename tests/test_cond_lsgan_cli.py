@@ -6,17 +6,16 @@ import pytest
 from PIL import Image
 
 from data_tools.store import read_store
-from helpers import REPO_ROOT, assert_one_line_error, run_cond_lsgan, write_tiny_store
+from helpers import REPO_ROOT, TINY_TRAIN, assert_one_line_error, run_cond_lsgan, write_tiny_store
 
 pytestmark = pytest.mark.slow  # every test starts the CLI
 
-MNIST_CONFIG = REPO_ROOT / "configs" / "mnist.toml"
-TINY = ["train.batch_size=8", "train.device=cpu", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2"]
+MNIST_CONFIG = REPO_ROOT / "configs" / "mnist.toml"  # seed32
 
 
 def test_train_resume_sample_generate(few_digits32, tmp_path):
     run = tmp_path / "run"
-    first = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", few_digits32, "--out", run, "train.steps=2", *TINY)
+    first = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", few_digits32, "--out", run, "train.steps=2", *TINY_TRAIN)
     assert first.returncode == 0, first.stderr
     assert "trained to step 2" in first.stdout
     assert "step 2: d_loss" in first.stderr  # plain log lines when stderr is not a terminal
@@ -55,5 +54,5 @@ def test_bad_input_is_one_line_and_exit_2(few_digits32, tmp_path, make_args, fra
 def test_image_size_mismatch_is_reported(tmp_path):
     store = tmp_path / "small.h5"
     write_tiny_store(store, count=16, size=8)
-    result = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", store, "--out", tmp_path / "r", *TINY)
+    result = run_cond_lsgan("train", "--config", MNIST_CONFIG, "--data", store, "--out", tmp_path / "r", *TINY_TRAIN)
     assert_one_line_error(result, "cond-lsgan", "seed32 needs an image size that is a multiple of 16")

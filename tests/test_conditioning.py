@@ -17,19 +17,14 @@ from cond_lsgan.checkpoint import RUN_KEYS, load_checkpoint
 from cond_lsgan.training.judge_loss import JudgeLoss
 from cond_lsgan.config import ModelConfig, load_config
 from cond_lsgan.judge import load_judge, save_judge, train_judge
-from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store
 from cond_lsgan.training.losses import mode_seeking_term
 from cond_lsgan.models import build_models
 from cond_lsgan.models.conditioning import ConditionalBatchNorm
-from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, read_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28
-
-DEMO = REPO_ROOT / "configs" / "demo.toml"
-TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
-        "train.sample_every=100000"]
+from helpers import DEMO, TINY_JUDGE
 
 
 def tiny_model(**options) -> ModelConfig:
@@ -148,16 +143,16 @@ def test_mode_seeking_term_against_its_definition_and_its_gradient_direction():
     ["model.g_norm=conditional"], ["train.augment=translation,cutout"], ["loss.mode_seeking=1.0"],
     ["model.label_init=glyphs"],
 ], ids=["projection", "both-sn", "cbn", "augment", "mode-seeking", "label-init"])
-def test_each_option_trains_resumes_exactly_and_generates(digits28, tmp_path, options):
-    whole = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "whole")
-    train(load_config(DEMO, [*TINY, *options, "train.steps=2"]), digits28, tmp_path / "split")
-    resumed = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "split", resume="auto")
+def test_each_option_trains_resumes_exactly_and_generates(tiny_run, tmp_path, options):
+    whole = tiny_run(*options, "train.steps=4", out=tmp_path / "whole")
+    tiny_run(*options, "train.steps=2", out=tmp_path / "split")
+    resumed = tiny_run(*options, "train.steps=4", out=tmp_path / "split", resume="auto")
     ours, reference = (load_checkpoint(r.checkpoint, require=RUN_KEYS) for r in (resumed, whole))
     for part in ("generator", "generator_ema", "discriminator"):
         assert ours[part].keys() == reference[part].keys()
         assert all(torch.equal(ours[part][k], reference[part][k]) for k in ours[part]), part
     out = tmp_path / "generated.h5"
-    assert generate_store(resumed.checkpoint, out, 2, all_classes=True, device="cpu") == 20
+    assert generate_store(GenerateRequest(resumed.checkpoint, 2, all_classes=True, device="cpu"), out) == 20
     assert read_store(out).images.shape == (20, 28, 28)
 
 
@@ -167,7 +162,7 @@ def test_the_classifier_term_is_the_judge_s_cross_entropy_matched_by_class_text(
     order = np.arange(10)[::-1].copy()  # the judge's class 0 is the data's class 9
     shuffled = GlyphSet(digits.images, order[digits.labels].astype(np.int32), ClassTable([digits.classes.text[i] for i in order]),
                         digits.sources, digits.source_ids, digits.provenance)
-    judge, info = train_judge(shuffled, steps=30, seed=0, device="cpu", channels=8, feature_dim=32)
+    judge, info = train_judge(shuffled, steps=30, seed=0, device="cpu", **TINY_JUDGE)
     save_judge(judge, tmp_path / "judge.pt", info)
     term = JudgeLoss(str(tmp_path / "judge.pt"), digits.classes, 16, "sigmoid", torch.device("cpu"))
     reference = load_judge(tmp_path / "judge.pt", "cpu").eval()
@@ -182,17 +177,17 @@ def test_the_classifier_term_is_the_judge_s_cross_entropy_matched_by_class_text(
     assert all(not p.requires_grad for p in term.judge.parameters())  # the judge itself never trains
 
 
-def test_training_with_the_classifier_term_resumes_exactly_and_leaves_the_judge_file_alone(digits28, tmp_path):
+def test_training_with_the_classifier_term_resumes_exactly_and_leaves_the_judge_file_alone(digits28, tiny_run, tmp_path):
     glyphs = read_store(digits28)
-    judge, info = train_judge(glyphs, steps=20, seed=0, device="cpu", channels=8, feature_dim=32)
+    judge, info = train_judge(glyphs, steps=20, seed=0, device="cpu", **TINY_JUDGE)
     save_judge(judge, tmp_path / "judge.pt", info)
     before = (tmp_path / "judge.pt").read_bytes()
     options = [f"loss.classifier={tmp_path / 'judge.pt'}", "loss.classifier_weight=0.5"]
-    whole = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "whole")
-    train(load_config(DEMO, [*TINY, *options, "train.steps=2"]), digits28, tmp_path / "split")
-    resumed = train(load_config(DEMO, [*TINY, *options, "train.steps=4"]), digits28, tmp_path / "split", resume="auto")
+    whole = tiny_run(*options, "train.steps=4", out=tmp_path / "whole")
+    tiny_run(*options, "train.steps=2", out=tmp_path / "split")
+    resumed = tiny_run(*options, "train.steps=4", out=tmp_path / "split", resume="auto")
     ours, reference = (load_checkpoint(r.checkpoint, require=RUN_KEYS)["generator"] for r in (resumed, whole))
     assert all(torch.equal(ours[k], reference[k]) for k in ours)
-    plain = load_checkpoint(train(load_config(DEMO, [*TINY, "train.steps=4"]), digits28, tmp_path / "plain").checkpoint)["generator"]
+    plain = load_checkpoint(tiny_run("train.steps=4").checkpoint)["generator"]
     assert any(not torch.equal(ours[k], plain[k]) for k in ours)  # the term changed G's updates
     assert (tmp_path / "judge.pt").read_bytes() == before

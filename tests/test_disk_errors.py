@@ -32,9 +32,8 @@ from data_tools.errors import find_write_failure
 from data_tools.guarded_file import GuardedFile
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28, run_cond_lsgan
+from helpers import REPO_ROOT
 
-TINY = [*TINY_PAPER28, "train.batch_size=8", "train.grid_size=4"]
 TMPFS_SIZE = 32 << 20
 
 
@@ -143,13 +142,11 @@ READ_ONLY = ("Read-only file system", "Operation not permitted", "Permission den
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, few_digits28) -> dict[str, Path]:
+def data(tmp_path_factory, few_digits28, tiny_run) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("disk-data")
     write_store(root / "other.h5", synthetic_digits(16, size=28, seed=5))
     run = root / "run"
-    result = run_cond_lsgan("train", "--config", REPO_ROOT / "configs" / "demo.toml", "--data", few_digits28,
-                            "--out", run, "train.steps=1", *TINY)
-    assert result.returncode == 0, result.stderr
+    tiny_run("train.steps=1", data=few_digits28, out=run)
     return {"digits": few_digits28, "other": root / "other.h5", "run": run,
             "checkpoint": run / "checkpoints" / "step_0000001.pt"}
 

@@ -13,29 +13,27 @@ import pytest
 import torch
 
 from cond_lsgan.checkpoint import RUN_KEYS, list_checkpoints, load_checkpoint
-from cond_lsgan.config import config_from_dict, load_config
+from cond_lsgan.config import config_from_dict
 from cond_lsgan.training.distributed import from_environment
-from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store
 from cond_lsgan.models import build_models
-from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import read_store
-from helpers import REPO_ROOT, TINY_PAPER28, torchrun
+from helpers import DEMO, TINY_RUN, torchrun
 
-DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28 (conditional, no dropout)
-TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.ema_decay=0.9", "train.grid_size=8",
-        "train.log_every=2", "train.sample_every=4", "train.checkpoint_every=2", "train.keep_checkpoints=3"]
+# DEMO is paper28 (conditional, no dropout). Metrics and checkpoints every 2 steps, a grid every 4: what rank 0 writes.
+EVERY = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=2", "train.keep_checkpoints=3"]
 STEPS = 4
 LR = 2e-4  # the demo's learning rate, for G and D
 
 
 @pytest.fixture(scope="module")
-def runs(digits28, tmp_path_factory):
+def runs(digits28, tiny_run, tmp_path_factory):
     """The same 4 steps on 2 ranks (torchrun) and in one process."""
     root = tmp_path_factory.mktemp("runs")
-    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", root / "ddp", *TINY, f"train.steps={STEPS}")
+    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", root / "ddp", *TINY_RUN, *EVERY, f"train.steps={STEPS}")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    train(load_config(DEMO, [*TINY, f"train.steps={STEPS}"]), digits28, root / "single")
+    tiny_run(*EVERY, f"train.steps={STEPS}", out=root / "single")
     return root, ddp
 
 
@@ -130,7 +128,7 @@ def test_two_ranks_compute_what_one_process_computes(runs):
 def test_without_sync_batchnorm_the_ranks_normalise_their_own_halves(runs, digits28, tmp_path):
     """train.sync_batchnorm=false: per-rank batch statistics, another computation, and the comparison above sees it."""
     root, _ = runs
-    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", tmp_path / "run", *TINY, f"train.steps={STEPS}",
+    ddp = torchrun("train", "--config", DEMO, "--data", digits28, "--out", tmp_path / "run", *TINY_RUN, *EVERY, f"train.steps={STEPS}",
                    "train.sync_batchnorm=false")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert "SyncBatchNorm" not in (tmp_path / "run" / "log.txt").read_text()
@@ -159,16 +157,15 @@ def test_rank_0_alone_writes_the_run_folder_and_logs_mean_losses(runs):
 
 
 @pytest.mark.slow  # torchrun
-def test_a_two_rank_checkpoint_resumes_in_one_process_and_generates(runs, digits28, tmp_path):
+def test_a_two_rank_checkpoint_resumes_in_one_process_and_generates(runs, tiny_run, tmp_path):
     root, _ = runs
-    config = load_config(DEMO, [*TINY, f"train.steps={STEPS + 2}"])
-    resumed = train(config, digits28, root / "ddp", resume="auto")
-    straight = train(config, digits28, root / "single", resume="auto")
+    resumed = tiny_run(*EVERY, f"train.steps={STEPS + 2}", out=root / "ddp", resume="auto")
+    straight = tiny_run(*EVERY, f"train.steps={STEPS + 2}", out=root / "single", resume="auto")
     assert resumed.step == straight.step == STEPS + 2
     a, b = load_checkpoint(resumed.checkpoint), load_checkpoint(straight.checkpoint)
     assert_same_training(a, b, STEPS + 2)
     assert f"resuming from {root / 'ddp' / 'checkpoints' / 'step_0000004.pt'} at step 4 of 6 on cpu" in (root / "ddp" / "log.txt").read_text()
-    count = generate_store(list_checkpoints(root / "ddp")[0], tmp_path / "gen.h5", per_class=2, all_classes=True, device="cpu")
+    count = generate_store(GenerateRequest(list_checkpoints(root / "ddp")[0], per_class=2, all_classes=True, device="cpu"), tmp_path / "gen.h5")
     assert count == 20 and read_store(tmp_path / "gen.h5").images.dtype == np.uint8
 
 
@@ -189,7 +186,7 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(digits28, tmp
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "c.save_checkpoint = save_then_die\n")
     result = torchrun("train", "--config", DEMO, "--data", digits28, "--out", tmp_path / "run", "--resume", "auto",
-                      *TINY, "train.steps=4", launcher=("--max-restarts=1", "--monitor-interval=0.2"), path=(str(tmp_path),))
+                      *TINY_RUN, *EVERY, "train.steps=4", launcher=("--max-restarts=1", "--monitor-interval=0.2"), path=(str(tmp_path),))
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "starting at step 0" in log and f"resuming from {tmp_path / 'run' / 'checkpoints' / 'step_0000002.pt'} at step 2" in log
@@ -202,14 +199,14 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(digits28, tmp
     ({"RANK": "a", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "must be whole numbers"),
     ({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK=2, LOCAL_RANK=0 do not fit WORLD_SIZE=2"),
 ])
-def test_bad_distributed_settings_are_one_line_errors(digits28, tmp_path, monkeypatch, environment, message):
+def test_bad_distributed_settings_are_one_line_errors(tiny_run, tmp_path, monkeypatch, environment, message):
     """Checked before the process group is joined, so no rank waits for others that will not come."""
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
-        train(load_config(DEMO, [*TINY, "train.steps=1"]), digits28, tmp_path / "run")
+        tiny_run("train.steps=1", out=tmp_path / "run")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import random
 import re
 import signal
@@ -17,23 +16,16 @@ import pytest
 import torch
 
 from cond_lsgan.checkpoint import RUN_KEYS, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from cond_lsgan.config import load_config
 from cond_lsgan.training.step import TrainingStep
 from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
-from helpers import REPO_ROOT, TINY_PAPER28, run_cond_lsgan
-
-DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
-TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1",
-        "train.sample_every=100000"]
-
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest
+from helpers import DEMO, ENV, TINY_RUN, assert_mentions, run_cond_lsgan, tiny_config
 
 
 def train_command(data: Path, out: Path, *overrides: str) -> list:
     """`python -m cond_lsgan train` of the tiny model with --resume auto (a fresh folder simply starts)."""
     return [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", data, "--out", out, "--resume", "auto",
-            *TINY, *overrides]
+            *TINY_RUN, *overrides]
 
 
 @pytest.fixture
@@ -137,9 +129,9 @@ def test_non_finite_losses_skip_their_updates_then_stop_the_run(digits28, tmp_pa
     assert re.fullmatch(r"step 3: non-finite g_loss (nan|inf); update skipped \(1 in a row, train.max_bad_steps=3\)", lines[1])
     assert lines[2] == "step 3: no good step to average"
     assert re.fullmatch(r"step 5: non-finite d_loss nan, g_loss nan; update skipped \(3 in a row, train.max_bad_steps=3\)", lines[-2])
-    assert lines[-1] == ("cond-lsgan: error: 3 steps in a row had non-finite losses (steps 3 to 5, last d_loss nan, g_loss nan); "
-                         f"stopped without saving them; the newest good checkpoint is {kept}; "
-                         "lower train.lr_g and train.lr_d or check the data and the loss settings")
+    assert lines[-1].startswith("cond-lsgan: error: "), lines[-1]
+    assert_mentions(lines[-1], "3 steps in a row had non-finite losses", "(steps 3 to 5", "d_loss nan, g_loss nan",
+                    "without saving them", f"checkpoint is {kept}", "train.lr_g")
     # No checkpoint of the bad steps; the good one is intact, loads, and the run continues from it with sane settings.
     assert list_checkpoints(run) == [checkpoint_path(run, 1), kept] and kept.read_bytes() == before
     state = load_checkpoint(kept, require=RUN_KEYS)
@@ -150,7 +142,7 @@ def test_non_finite_losses_skip_their_updates_then_stop_the_run(digits28, tmp_pa
 
 
 def test_a_bad_step_leaves_weights_ema_statistics_and_optimisers_as_they_were():
-    trainer = TrainingStep(load_config(DEMO, TINY), 10, 28, torch.device("cpu"))
+    trainer = TrainingStep(tiny_config(), 10, 28, torch.device("cpu"))
     pixels, labels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8), torch.arange(8)
     trainer.step(pixels, labels, 0)
     with torch.no_grad():
@@ -175,11 +167,9 @@ def test_a_bad_step_leaves_weights_ema_statistics_and_optimisers_as_they_were():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(digits28, tmp_path_factory):
-    """A real one-step run's checkpoint and its config overrides."""
-    run = tmp_path_factory.mktemp("ckpt") / "run"
-    train(load_config(DEMO, [*TINY, "train.steps=1"]), digits28, run)
-    return latest_checkpoint(run)
+def checkpoint(tiny_run):
+    """A real one-step run's checkpoint."""
+    return tiny_run("train.steps=1").checkpoint
 
 
 def resume_from(data: Path, out: Path, state: dict, *overrides: str) -> str:
@@ -187,7 +177,7 @@ def resume_from(data: Path, out: Path, state: dict, *overrides: str) -> str:
     path = out / "edited.pt"
     save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")}, path)
     with pytest.raises(InputError) as error:
-        train(load_config(DEMO, [*TINY, "train.steps=3", *overrides]), data, out / "run", resume=str(path))
+        train(tiny_config("train.steps=3", *overrides), data, out / "run", resume=str(path))
     assert "\n" not in str(error.value)
     return str(error.value)
 
@@ -195,22 +185,27 @@ def resume_from(data: Path, out: Path, state: dict, *overrides: str) -> str:
 def test_resuming_from_a_checkpoint_without_a_key_names_it(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     del state["optimizer_d"]
-    assert resume_from(digits28, tmp_path, state) == f"{tmp_path / 'edited.pt'}: damaged checkpoint (no optimizer_d)"
+    message = resume_from(digits28, tmp_path, state)
+    assert message.startswith(f"{tmp_path / 'edited.pt'}: "), message
+    assert_mentions(message, "damaged checkpoint", "optimizer_d")
 
 
 def test_weights_or_moments_of_other_shapes_are_one_line_errors(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     state["generator"]["project.weight"] = state["generator"]["project.weight"][:, :-1]
     message = resume_from(digits28, tmp_path, state)
-    assert message.startswith(f"{tmp_path / 'edited.pt'}: generator weights do not fit the model (size mismatch for project.weight")
+    assert message.startswith(f"{tmp_path / 'edited.pt'}: "), message
+    assert_mentions(message, "generator weights do not fit", "project.weight")
     state = torch.load(checkpoint, weights_only=True)
     state["optimizer_g"]["state"][0]["exp_avg"] = torch.zeros(3)
     message = resume_from(digits28, tmp_path, state)
-    assert message.startswith(f"{tmp_path / 'edited.pt'}: optimizer_g does not fit the model (exp_avg of shape (3,) for a parameter of shape")
+    assert message.startswith(f"{tmp_path / 'edited.pt'}: "), message
+    assert_mentions(message, "optimizer_g does not fit", "exp_avg", "(3,)")
 
 
 def test_another_architecture_names_only_the_fields_that_differ(digits28, checkpoint, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     message = resume_from(digits28, tmp_path, state, "model.width=0.25", "model.z_dim=32")
-    assert message == (f"{tmp_path / 'edited.pt'} was trained with model settings other than the config's: "
-                       "model.z_dim 16 in the checkpoint, 32 in the config; model.width 0.125 in the checkpoint, 0.25 in the config")
+    assert message.startswith(f"{tmp_path / 'edited.pt'} ") and "model settings" in message, message
+    assert_mentions(message, "model.z_dim 16 in the checkpoint, 32 in the config", "model.width 0.125 in the checkpoint, 0.25 in the config")
+    assert set(re.findall(r"model\.\w+", message)) == {"model.z_dim", "model.width"}  # those two fields, no other

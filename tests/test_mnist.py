@@ -11,7 +11,7 @@ from PIL import Image
 from data_tools.errors import InputError
 from data_tools.mnist import download_mnist, find_idx_files, import_mnist, read_idx_images, read_idx_labels, resize_images
 from data_tools.store import read_store
-from helpers import idx_images_bytes, idx_labels_bytes, random_digits, write_idx_dir
+from helpers import assert_mentions, idx_images_bytes, idx_labels_bytes, random_digits, write_idx_dir
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -38,8 +38,9 @@ def test_truncated_images(tmp_path):
     images, _ = random_digits(4)
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(idx_images_bytes(images)[:-5])
-    with pytest.raises(InputError, match=r"t10k-images-idx3-ubyte: truncated \(3131 data bytes, header promises 3136\)"):
+    with pytest.raises(InputError) as refused:
         read_idx_images(path)
+    assert_mentions(str(refused.value), "t10k-images-idx3-ubyte: ", "truncated", "3131 data bytes", "3136")
 
 
 def test_trailing_garbage(tmp_path):
@@ -53,8 +54,9 @@ def test_bad_magic(tmp_path):
     _, labels = random_digits(20)  # long enough for an images header
     path = tmp_path / "swapped"
     path.write_bytes(idx_labels_bytes(labels))
-    with pytest.raises(InputError, match=r"swapped: not an IDX images file \(magic 0x00000801, expected 0x00000803\)"):
+    with pytest.raises(InputError) as refused:
         read_idx_images(path)
+    assert_mentions(str(refused.value), "swapped: ", "not an IDX images file", "magic 0x00000801", "0x00000803")
 
 
 def test_corrupt_gzip(tmp_path):

@@ -8,12 +8,11 @@ import pytest
 import torch
 
 from cond_lsgan.checkpoint import load_checkpoint, save_checkpoint
-from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.sampling.loaded_generator import LoadedGenerator
-from cond_lsgan.training.loop import train
-from helpers import TINY_PAPER28
 
-RUN = ["train.batch_size=8", "train.grid_size=8", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2"]
+# TINY_RUN trains in fp32; these runs keep the precision a user's run gets (bf16 where the CPU has it),
+# which a loaded checkpoint then generates in
+AUTO = "train.precision=auto"
 
 
 def as_written_before_fast_paths(checkpoint, destination):
@@ -25,10 +24,9 @@ def as_written_before_fast_paths(checkpoint, destination):
 
 
 @pytest.mark.slow
-def test_a_checkpoint_without_fast_paths_generates_and_resumes_as_before(digits28, tmp_path):
-    config = apply_overrides(Config(), [*TINY_PAPER28, *RUN, "train.steps=4"])
-    reference = train(config, digits28, tmp_path / "reference")  # 4 steps in one go
-    first = train(apply_overrides(Config(), [*TINY_PAPER28, *RUN, "train.steps=2"]), digits28, tmp_path / "resumed")
+def test_a_checkpoint_without_fast_paths_generates_and_resumes_as_before(tiny_run, tmp_path):
+    reference = tiny_run(AUTO, "train.steps=4", out=tmp_path / "reference")  # 4 steps in one go
+    first = tiny_run(AUTO, "train.steps=2", out=tmp_path / "resumed")
     old = as_written_before_fast_paths(first.checkpoint, tmp_path / "old.pt")
 
     new_loaded, old_loaded = LoadedGenerator(first.checkpoint, device="cpu"), LoadedGenerator(old, device="cpu")
@@ -38,7 +36,7 @@ def test_a_checkpoint_without_fast_paths_generates_and_resumes_as_before(digits2
     assert np.array_equal(old_loaded.render(z, labels), new_loaded.render(z, labels))
 
     as_written_before_fast_paths(first.checkpoint, first.checkpoint)  # the run folder as the previous version left it
-    resumed = train(config, digits28, tmp_path / "resumed", resume="auto")  # continues from it to step 4
+    resumed = tiny_run(AUTO, "train.steps=4", out=tmp_path / "resumed", resume="auto")  # continues from it to step 4
     expected, got = load_checkpoint(reference.checkpoint), load_checkpoint(resumed.checkpoint)
     for key in ("generator", "generator_ema", "discriminator"):
         assert all(torch.equal(expected[key][name], got[key][name]) for name in expected[key])

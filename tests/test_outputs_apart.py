@@ -18,24 +18,22 @@ from types import SimpleNamespace
 import pytest
 
 from cond_lsgan import cli as cond_lsgan_cli
-from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.configs import shipped_config
 from cond_lsgan.judge import save_judge, train_judge
-from cond_lsgan.training.loop import train
 from data_tools import cli as data_tools_cli
 from data_tools.errors import InputError
 from data_tools.gnt import encode_gnt_record
 from data_tools.paths import check_outputs_apart
 from data_tools.store import read_store
 from fontdata import NOTO_SANS_SC, subset_font
-from helpers import TINY_PAPER28, assert_one_line_error, random_digits, write_idx_dir
+from helpers import TINY_RUN, assert_one_line_error, random_digits, write_idx_dir
 
 IDX, IDX_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 COMPANIONS = {IDX: [IDX_LABELS]}  # files a target needs beside it
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory, few_digits28) -> dict[str, Path]:
+def sources(tmp_path_factory, few_digits28, tiny_run) -> dict[str, Path]:
     """One real file of every kind the commands read, made once; each test copies the one it targets."""
     root = tmp_path_factory.mktemp("inputs")
     images, labels = random_digits(4, size=28, seed=0)
@@ -44,8 +42,7 @@ def sources(tmp_path_factory, few_digits28) -> dict[str, Path]:
     (root / "chars.txt").write_text("0\n1\n", encoding="utf-8")
     subset_font(NOTO_SANS_SC, "01", root / "f.otf", "Digits Only")
     shutil.copy(shipped_config("mog8.toml"), root / "mog.toml")
-    overrides = [*TINY_PAPER28, "train.batch_size=8", "train.steps=1", "train.grid_size=4"]
-    checkpoint = train(apply_overrides(Config(), overrides), few_digits28, root / "run").checkpoint
+    checkpoint = tiny_run("train.steps=1", data=few_digits28, out=root / "run").checkpoint
     judge, info = train_judge(read_store(few_digits28), steps=1, seed=0, device="cpu", channels=4, feature_dim=8)
     save_judge(judge, root / "judge.pt", info)
     return {"a.h5": few_digits28, "ck.pt": checkpoint, "judge.pt": root / "judge.pt", "x.gnt": root / "x.gnt",
@@ -78,7 +75,7 @@ CASES = [
     ("render-charset", "chars.txt", _data_tools(lambda i, o, s: ["render", "--charset", i, "--font", s["f.otf"],
                                                                  "--workers", "1", "--out", o])),
     ("train", "a.h5", _cond_lsgan(lambda i, o, s: ["train", "--config", shipped_config("demo.toml"), "--data", i, "--out", o,
-                                                   *TINY_PAPER28, "train.steps=1"])),
+                                                   *TINY_RUN, "train.steps=1"])),
     ("sample", "ck.pt", _cond_lsgan(lambda i, o, s: ["sample", "--checkpoint", i, "--n", "2", "--out", o, "--device", "cpu"])),
     ("generate", "ck.pt", _cond_lsgan(lambda i, o, s: ["generate", "--checkpoint", i, "--all", "--per-class", "1", "--out", o,
                                                        "--device", "cpu"])),

@@ -18,28 +18,26 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from cond_lsgan.config import Config, apply_overrides
 from cond_lsgan.judge import train_judge_file
 from cond_lsgan.evaluation.scoring import evaluate_generator
-from cond_lsgan.training.loop import train
-from helpers import TINY_PAPER28, assert_one_line_error, run_module
+from helpers import assert_one_line_error, run_module
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium on a machine without network: no background connections, no component updates.
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run"]
 STEPS, LOG_EVERY, SAMPLE_EVERY = 24, 2, 4
-RUN = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=16", f"train.steps={STEPS}",
-       f"train.log_every={LOG_EVERY}", f"train.sample_every={SAMPLE_EVERY}", "train.checkpoint_every=12"]
+RUN = ["train.grid_size=16", f"train.steps={STEPS}", f"train.log_every={LOG_EVERY}", f"train.sample_every={SAMPLE_EVERY}",
+       "train.checkpoint_every=12"]  # on TINY_RUN
 GRID_STEPS = list(range(SAMPLE_EVERY, STEPS + 1, SAMPLE_EVERY))  # 6 grids
 METRIC_LINES = STEPS // LOG_EVERY  # 12
 
 
 @pytest.fixture(scope="module")
-def evaluated(digits28, tmp_path_factory) -> Path:
+def evaluated(digits28, tiny_run, tmp_path_factory) -> Path:
     """A 24-step paper28 run (12 metrics lines, 6 grids), a judge, and the evaluation of the run's last checkpoint."""
     root = tmp_path_factory.mktemp("report")
-    result = train(apply_overrides(Config(), RUN), digits28, root / "run")
+    result = tiny_run(*RUN, out=root / "run")
     train_judge_file(digits28, root / "judge.pt", steps=30, device="cpu")
     evaluate_generator(result.checkpoint, root / "judge.pt", digits28, root / "eval.json", per_class=6, device="cpu")
     return root

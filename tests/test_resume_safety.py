@@ -22,13 +22,11 @@ from cond_lsgan.training.run_folder import LOCK_NAME, RunLock
 from data_tools.errors import InputError
 from data_tools.store import write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, file_digests, live_trainer, run_cond_lsgan, stop_trainer
+from helpers import (DEMO, ENV, TINY_RUN, TINY_TRAIN, assert_mentions, assert_one_line_error, file_digests, live_trainer,
+                     run_cond_lsgan, stop_trainer)
 from test_run_safety import flip_tensor_bytes
 
-DEMO = REPO_ROOT / "configs" / "demo.toml"  # paper28
-TINY = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=4", "train.log_every=1"]
 EVERY_STEP = ["train.checkpoint_every=1", "train.sample_every=1", "train.keep_checkpoints=5"]
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
 
 
 def cli(capsys, *args: object) -> tuple[int, str]:
@@ -48,7 +46,7 @@ def error_line(code: int, err: str) -> str:
 
 def train_args(data: Path, out: Path, *overrides: str, resume: str | Path | None = None, config: Path | None = DEMO) -> list:
     return ["train", *(["--config", config] if config else []), "--data", data, "--out", out,
-            *(["--resume", resume] if resume else []), *([*TINY, *overrides] if config else overrides)]
+            *(["--resume", resume] if resume else []), *([*TINY_RUN, *overrides] if config else overrides)]
 
 
 @pytest.fixture
@@ -66,9 +64,8 @@ def test_resuming_an_older_checkpoint_in_place_is_refused_and_a_new_out_branches
     old = checkpoint_path(run, 1)
     # The failure was: exit 0, steps 2 and 3 silently replaced by the new branch.
     line = error_line(*cli(capsys, *train_args(digits28, run, "train.lr_g=1e-3", resume=old, config=None)))
-    assert line == (f"cond-lsgan: error: {run} holds checkpoints newer than {old} (step 1): step_0000002.pt, step_0000003.pt; "
-                    "resuming there would write over them; to branch from it give a new --out, or continue the newest "
-                    "with --resume auto")
+    assert line.startswith(f"cond-lsgan: error: {run} "), line
+    assert_mentions(line, f"newer than {old}", "step_0000002.pt, step_0000003.pt", "write over them", "new --out", "--resume auto")
     assert file_digests(run) == before
     # A branch in a new folder, its config taken from the checkpoint (no --config): the original is left byte for byte.
     branch = tmp_path / "branch"
@@ -152,12 +149,9 @@ def test_a_batch_of_one_trains_where_the_model_allows_it_and_is_one_line_where_n
     for extra in ([], ["train.memory_check=false"]):
         line = error_line(*cli(capsys, *train_args(tmp_path / "one28.h5", tmp_path / "p", "train.steps=1", "train.batch_size=1",
                                                   *extra)))
-        assert line == ("cond-lsgan: error: train.batch_size=1 is too small for model.arch=paper28: its generator's BatchNorm "
-                        "would normalise one value per channel over a batch of one image, which makes its output a constant "
-                        "(PyTorch refuses it); use train.batch_size=2 or more (a store of at least 2 images)")
+        assert_mentions(line, "train.batch_size=1 is too small", "model.arch=paper28", "BatchNorm", "train.batch_size=2 or more")
         assert not (tmp_path / "p").exists()
-    seed32 = ["model.arch=seed32", "train.device=cpu", "train.precision=fp32", "train.grid_size=2", "train.steps=2",
-              "train.batch_size=1"]
+    seed32 = [*TINY_TRAIN, "model.arch=seed32", "train.grid_size=2", "train.steps=2", "train.batch_size=1"]
     code, err = cli(capsys, "train", "--config", DEMO, "--data", tmp_path / "one32.h5", "--out", tmp_path / "s", *seed32)
     assert code == 0 and "done at step 2" in err, err
     assert load_checkpoint(checkpoint_path(tmp_path / "s", 2), require=RUN_KEYS)["step"] == 2
@@ -180,7 +174,7 @@ def test_the_lock_holds_when_its_file_is_replaced(tmp_path):
 def test_two_trainers_meet_with_the_lock_file_replaced_the_second_is_refused(digits28, tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "cond_lsgan", "train", "--config", DEMO, "--data", digits28, "--out", run, "--resume", "auto",
-               *TINY, "train.steps=100000", "train.checkpoint_every=50", "train.sample_every=100000"]
+               *TINY_RUN, "train.steps=100000", "train.checkpoint_every=50"]
     with live_trainer(command, "step 3: d_loss", ENV) as first:
         lock = run / LOCK_NAME
         report = run_cond_lsgan("report", run, "--out", lock)  # our own commands refuse to write it

@@ -29,12 +29,12 @@ from cond_lsgan.runtime import resolve_device
 from data_tools.cli import main as data_tools_main
 from data_tools.errors import InputError
 from data_tools.store import ClassTable, GlyphSet, StoreWriter
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error
+from helpers import REPO_ROOT, TINY_RUN, assert_one_line_error
 
 CONFIGS = REPO_ROOT / "configs"
 GIB = 2**30
 MACHINE = 24 * GIB  # the memory of the machine these limits were chosen on
-TINY_RUN = [*TINY_PAPER28, "train.steps=1", "train.batch_size=8", "train.grid_size=4", "train.checkpoint_every=1"]
+ONE_STEP = [*TINY_RUN, "train.steps=1"]
 REFUSED_WITHIN_S = 10.0  # a refusal builds nothing but meta tensors: well under a second, generous on a busy machine
 
 
@@ -131,7 +131,7 @@ def test_the_refusal_allocates_nothing_large(tmp_path):
 def test_the_override_lets_a_run_past_the_check_and_generate_checks_its_batch(tmp_path, capsys, monkeypatch, digits28):
     """With 1 MiB "available" a tiny paper28 run is refused; train.memory_check=false runs it. Generation is checked too."""
     monkeypatch.setattr(memory, "available_memory", lambda device: 2**20)
-    train = ["train", "--config", str(CONFIGS / "demo.toml"), "--data", str(digits28), "--out", str(tmp_path / "run"), *TINY_RUN]
+    train = ["train", "--config", str(CONFIGS / "demo.toml"), "--data", str(digits28), "--out", str(tmp_path / "run"), *ONE_STEP]
     _error(capsys, cond_lsgan_main(train), "cond-lsgan", "at batch 8 of 28px images", "but cpu has 1 MiB available")
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert cond_lsgan_main([*train, "train.memory_check=false"]) == 0
@@ -209,7 +209,7 @@ def test_a_device_this_machine_lacks_is_one_line_naming_the_devices_it_has(tmp_p
             or device == "cuda:7" and torch.cuda.device_count() > 7:
         pytest.skip(f"{device} exists here")
     code = cond_lsgan_main(["train", "--config", str(CONFIGS / "demo.toml"), "--data", str(few_digits28),
-                            "--out", str(tmp_path / "run"), *TINY_RUN, f"train.device={device}"])
+                            "--out", str(tmp_path / "run"), *ONE_STEP, f"train.device={device}"])
     _error(capsys, code, "cond-lsgan", f"train.device {device!r}", "devices here: auto, cpu")
     with pytest.raises(InputError, match=f"--device {device!r} .*devices here: auto, cpu"):
         resolve_device(device, "--device")

@@ -23,12 +23,9 @@ from cond_lsgan.runtime import make_adam, resolve_precision
 from cond_lsgan.training.step import TrainingStep
 from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
-from helpers import TINY_PAPER28, assert_one_line_error, run_cond_lsgan
+from helpers import TINY_PAPER28, TINY_TRAIN, assert_mentions, assert_one_line_error, run_cond_lsgan
 
 CPU = torch.device("cpu")
-TINY = ["train.batch_size=8", "train.device=cpu", "train.grid_size=8", "train.log_every=2",
-        "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
-SMALL_PAPER28 = [*TINY_PAPER28, "train.batch_size=8"]
 # seed32 (full width, 32x32) in bf16 takes about a second a step where the CPU lacks bf16
 # instructions and torch emulates them; tiny paper28 runs the same checks in the fast suite.
 SLOW_ON_THE_CPU = pytest.mark.slow
@@ -201,8 +198,9 @@ class WithLabels(nn.Module):
 def test_precision_choices(monkeypatch):
     for name in ("auto", "fp32", "bf16", "fp16"):
         assert config(f"train.precision={name}").train.precision == name
-    with pytest.raises(InputError, match="train.precision must be one of 'auto', 'fp32', 'bf16', 'fp16', got 'fp64'"):
+    with pytest.raises(InputError) as refused:
         config("train.precision=fp64")
+    assert_mentions(str(refused.value), "train.precision", "'auto', 'fp32', 'bf16', 'fp16'", "'fp64'")
     assert resolve_precision("fp32", CPU) is None
     assert resolve_precision("bf16", CPU) == torch.bfloat16
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
@@ -212,10 +210,11 @@ def test_precision_choices(monkeypatch):
 
 
 def test_fp16_on_cpu_is_refused(digits32, tmp_path):
-    with pytest.raises(InputError, match="precision 'fp16' needs a CUDA device, not cpu; use 'bf16' or 'auto'"):
+    with pytest.raises(InputError) as refused:
         resolve_precision("fp16", CPU)
+    assert_mentions(str(refused.value), "'fp16' needs a CUDA device", "cpu", "'bf16'")
     with pytest.raises(InputError, match="needs a CUDA device"):
-        train(config(*TINY, "train.steps=2", "train.precision=fp16"), digits32, tmp_path / "run")
+        train(config(*TINY_TRAIN, "train.steps=2", "train.precision=fp16"), digits32, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -229,7 +228,7 @@ def run_steps(trainer: TrainingStep, steps: int, batch: int = 8, classes: int = 
     return losses
 
 
-@pytest.mark.parametrize("overrides, size", [pytest.param((), 32, marks=SLOW_ON_THE_CPU), (tuple(SMALL_PAPER28), 28)])
+@pytest.mark.parametrize("overrides, size", [pytest.param((), 32, marks=SLOW_ON_THE_CPU), (tuple(TINY_PAPER28), 28)])
 def test_bf16_training_steps_give_finite_losses_and_keep_fp32_weights(overrides, size):
     trainer = TrainingStep(config("train.precision=bf16", "train.batch_size=8", *overrides), 10, size, CPU)
     before = copy.deepcopy(trainer.generator.state_dict())
@@ -313,10 +312,10 @@ def test_optimizer_state_loads_across_memory_layouts():
             assert torch.equal(results["channels_last", resumed][key], value), (resumed, key)
 
 
-@pytest.mark.parametrize("model", [pytest.param([], id="seed32", marks=SLOW_ON_THE_CPU), pytest.param(SMALL_PAPER28, id="paper28")])
+@pytest.mark.parametrize("model", [pytest.param([], id="seed32", marks=SLOW_ON_THE_CPU), pytest.param(TINY_PAPER28, id="paper28")])
 def test_bf16_resume_continues_exactly(digits32, tmp_path, model):
     """On the CPU bf16 training is deterministic too: 3 steps plus a resume to 6 equal 6 straight."""
-    overrides = [*TINY, *model, "train.precision=bf16"]
+    overrides = [*TINY_TRAIN, *model, "train.precision=bf16"]
     straight = train(config(*overrides, "train.steps=6"), digits32, tmp_path / "straight")
     train(config(*overrides, "train.steps=3"), digits32, tmp_path / "resumed")
     resumed = train(config(*overrides, "train.steps=6"), digits32, tmp_path / "resumed", resume="auto")
@@ -329,7 +328,7 @@ def test_bf16_resume_continues_exactly(digits32, tmp_path, model):
 
 @pytest.mark.slow  # seed32 in bf16, and the CLI in a subprocess
 def test_generation_follows_the_checkpoint_precision(digits32, tmp_path):
-    result = train(config(*TINY, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
+    result = train(config(*TINY_TRAIN, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
     assert LoadedGenerator(result.checkpoint, device="cpu").dtype == torch.bfloat16
     fp32 = LoadedGenerator(result.checkpoint, device="cpu", precision="fp32")
     assert fp32.dtype is None
@@ -344,10 +343,10 @@ def test_generation_follows_the_checkpoint_precision(digits32, tmp_path):
     assert difference.mean() < 2.0 and difference.max() <= 16  # bf16 keeps about 3 significant digits
 
 
-@pytest.mark.parametrize("overrides", [pytest.param(SMALL_PAPER28, id="paper28"),
-                                       pytest.param(["train.batch_size=8", "train.device=cpu"], id="seed32", marks=SLOW_ON_THE_CPU)])
+@pytest.mark.parametrize("overrides", [pytest.param(TINY_PAPER28, id="paper28"),
+                                       pytest.param([], id="seed32", marks=SLOW_ON_THE_CPU)])
 def test_bf16_generation_with_weights_cast_once_equals_autocast_of_fp32_weights(digits32, tmp_path, overrides):
-    result = train(config(*TINY, *overrides, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
+    result = train(config(*TINY_TRAIN, *overrides, "train.steps=2", "train.precision=bf16"), digits32, tmp_path / "run")
     loaded = LoadedGenerator(result.checkpoint, device="cpu")
     linears = [m for m in loaded.generator.modules() if isinstance(m, nn.Linear)]
     assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
@@ -405,8 +404,8 @@ def test_paper28_swaps_its_wide_layers_on_the_cpu_only():
 
 def test_training_with_fast_paths_off_uses_the_plain_layers_and_the_same_weights():
     """train.fast_paths=false builds the same initial weights and state dicts, with plain torch layers only."""
-    fast = TrainingStep(config(*TINY), 10, 32, CPU)
-    plain = TrainingStep(config(*TINY, "train.fast_paths=false"), 10, 32, CPU)
+    fast = TrainingStep(config(*TINY_TRAIN), 10, 32, CPU)
+    plain = TrainingStep(config(*TINY_TRAIN, "train.fast_paths=false"), 10, 32, CPU)
     assert any(type(m) is UpsampleConv2d for m in fast.generator.modules())
     fast_classes = (UpsampleConv2d, FoldConv2d, FoldConvTranspose2d, OneDNNLinear)
     assert not any(isinstance(m, fast_classes) for m in [*plain.generator.modules(), *plain.discriminator.modules()])

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from cond_lsgan.config import load_config
-from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store
 from cond_lsgan.sampling.loaded_generator import LoadedGenerator
 from cond_lsgan.sampling.style_fit import fit_styles_file
 from cond_lsgan.sampling.style_set import StyleSet, mixed_noise
-from cond_lsgan.training.loop import train
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_cond_lsgan
+from helpers import assert_one_line_error, run_cond_lsgan
 
-DEMO = REPO_ROOT / "configs" / "demo.toml"
 GLYPHS_PER_FACE = 20
 
 
-def tiny_run(root, seed: int, steps: int):
-    """A tiny fp32 paper28 checkpoint of 16px digits (after 300 steps its noise changes its glyphs: fitting needs that)."""
-    digits = synthetic_digits(200, size=16, seed=7)
-    write_store(root / "digits.h5", digits)
-    config = load_config(DEMO, [*TINY_PAPER28, "train.batch_size=32", "train.precision=fp32", f"train.steps={steps}",
-                                f"train.seed={seed}", "train.log_every=100", "train.sample_every=100000"])
-    return train(config, root / "digits.h5", root / f"run{seed}").checkpoint
+def digits16_checkpoint(tiny_run, root, seed: int, steps: int):
+    """A tiny (fp32) paper28 checkpoint of 16px digits (after 300 steps its noise changes its glyphs: fitting needs that)."""
+    write_store(root / "digits.h5", synthetic_digits(200, size=16, seed=7))
+    return tiny_run("train.batch_size=32", f"train.steps={steps}", f"train.seed={seed}", "train.log_every=100",
+                    data=root / "digits.h5", out=root / f"run{seed}").checkpoint
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
+def faces(tiny_run, tmp_path_factory):
     """A checkpoint and a store of two 'faces', each drawn by the checkpoint itself with one hidden noise vector."""
     root = tmp_path_factory.mktemp("styles")
-    checkpoint = tiny_run(root, seed=0, steps=300)
+    checkpoint = digits16_checkpoint(tiny_run, root, seed=0, steps=300)
     loaded = LoadedGenerator(checkpoint, "cpu", precision="fp32")
     hidden = loaded.generator.sample_z(2, torch.Generator().manual_seed(11), "cpu")
     labels = torch.arange(GLYPHS_PER_FACE) % 10
@@ -121,7 +117,8 @@ def test_generate_with_styles_draws_the_mixed_noise(faces, tmp_path):
     styles_path = root / "styles2.pt"
     fit_styles_file(checkpoint, root / "faces.h5", styles_path, glyphs_per_source=8, steps=20, device="cpu")
     out = tmp_path / "styled.h5"
-    count = generate_store(checkpoint, out, 3, all_classes=True, seed=5, device="cpu", precision="fp32", styles=styles_path)
+    styled_request = GenerateRequest(checkpoint, 3, all_classes=True, seed=5, device="cpu", precision="fp32", styles=styles_path)
+    count = generate_store(styled_request, out)
     styled = read_store(out)
     assert count == len(styled) == 30 and styled.provenance["styles"] == ["Face A", "Face B"]
     # The same images from the mixed noise drawn by hand with the seed's stream.
@@ -130,12 +127,11 @@ def test_generate_with_styles_draws_the_mixed_noise(faces, tmp_path):
     expected = loaded.render(z, torch.arange(10).repeat_interleave(3))
     assert np.array_equal(styled.images, expected)
     plain = tmp_path / "plain.h5"
-    generate_store(checkpoint, plain, 3, all_classes=True, seed=5, device="cpu", precision="fp32")
+    generate_store(GenerateRequest(checkpoint, 3, all_classes=True, seed=5, device="cpu", precision="fp32"), plain)
     assert not np.array_equal(read_store(plain).images, styled.images)
     # --style-reach: the same stream drawn past the styles and clamped to the generator's noise range, recorded.
     far = tmp_path / "far.h5"
-    generate_store(checkpoint, far, 3, all_classes=True, seed=5, device="cpu", precision="fp32", styles=styles_path,
-                   style_reach=0.5)
+    generate_store(dataclasses.replace(styled_request, style_reach=0.5), far)
     reached = read_store(far)
     assert reached.provenance["style_reach"] == 0.5 and styled.provenance["style_reach"] == 0.0
     z = mixed_noise(StyleSet.load(styles_path).noise, 30, torch.Generator("cpu").manual_seed(5), 0.5, loaded.generator.z_bounds)
@@ -144,11 +140,11 @@ def test_generate_with_styles_draws_the_mixed_noise(faces, tmp_path):
 
 
 @pytest.mark.slow  # trains two tiny models
-def test_styles_bad_input_is_one_line(faces, tmp_path):
+def test_styles_bad_input_is_one_line(faces, tiny_run, tmp_path):
     root, checkpoint, _ = faces
     styles_path = root / "styles3.pt"
     fit_styles_file(checkpoint, root / "faces.h5", styles_path, glyphs_per_source=4, steps=2, device="cpu")
-    other = tiny_run(tmp_path, seed=1, steps=1)
+    other = digits16_checkpoint(tiny_run, tmp_path, seed=1, steps=1)
     cases = [
         (["generate", "--checkpoint", other, "--all", "--per-class", "2", "--out", tmp_path / "a.h5", "--styles", styles_path],
          "fitted to another checkpoint"),

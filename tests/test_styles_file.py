@@ -11,21 +11,19 @@ import pytest
 import torch
 
 from cond_lsgan.checkpoint import DamagedCheckpoint, content_digest
-from cond_lsgan.config import load_config
-from cond_lsgan.sampling.generate import generate_store
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store
 from cond_lsgan.data_tools_api import InputError
 from cond_lsgan.sampling.style_fit import fit_styles_file
 from cond_lsgan.sampling.style_set import StyleSet
-from cond_lsgan.training.loop import train
 from data_tools.store import GlyphSet, read_store, write_store
 from data_tools.synthetic import synthetic_digits
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_cond_lsgan
+from helpers import assert_one_line_error, run_cond_lsgan
 
 Z_DIM = 16  # TINY_PAPER28's model.z_dim
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
+def fitted(tiny_run, tmp_path_factory):
     """A one-step checkpoint, a store of two faces, and a real styles file fitted to them (seconds: the
     styles need not be good, only real)."""
     root = tmp_path_factory.mktemp("styles_file")
@@ -33,10 +31,7 @@ def fitted(tmp_path_factory):
     faces = GlyphSet(digits.images, digits.labels, digits.classes, ["Face A", "Face B"],
                      (np.arange(len(digits.labels)) % 2).astype(np.int32), {})
     write_store(root / "faces.h5", faces)
-    config = load_config(REPO_ROOT / "configs" / "demo.toml",
-                         [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.steps=1",
-                          "train.log_every=100", "train.sample_every=100000"])
-    checkpoint = train(config, root / "faces.h5", root / "run").checkpoint
+    checkpoint = tiny_run("train.steps=1", data=root / "faces.h5", out=root / "run").checkpoint
     styles = root / "styles.pt"
     fit_styles_file(checkpoint, root / "faces.h5", styles, glyphs_per_source=4, steps=2, device="cpu")
     return root, checkpoint, styles
@@ -160,7 +155,8 @@ def test_a_styles_file_from_before_digests_generates_as_before_if_it_checks_out(
     assert torch.equal(StyleSet.load(tmp_path / "old.pt", checkpoint, Z_DIM).noise, StyleSet.load(styles).noise)
     new_out, old_out = tmp_path / "new.h5", tmp_path / "old.h5"
     for path, out in ((styles, new_out), (tmp_path / "old.pt", old_out)):
-        generate_store(checkpoint, out, 2, all_classes=True, seed=3, device="cpu", precision="fp32", styles=path)
+        generate_store(GenerateRequest(checkpoint, 2, all_classes=True, seed=3, device="cpu", precision="fp32", styles=path),
+                       out)
     assert np.array_equal(read_store(new_out).images, read_store(old_out).images)
     # An old file is checked for everything but the digest it never had.
     noise = old["noise"].clone()

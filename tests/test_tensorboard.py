@@ -13,15 +13,14 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cond_lsgan.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from cond_lsgan.config import Config, apply_overrides, config_from_dict
+from cond_lsgan.config import config_from_dict
 from cond_lsgan.report.run_report import write_run_report
 from cond_lsgan.training.resume import resolve_run_config
 from cond_lsgan.training.tensorboard_log import GRID_TAG, SCALARS, TENSORBOARD_DIR
 from cond_lsgan.training.loop import train
-from helpers import REPO_ROOT, TINY_PAPER28, assert_one_line_error, run_module, torchrun
+from helpers import DEMO, TINY_RUN, assert_one_line_error, run_module, torchrun
 
-RUN = [*TINY_PAPER28, "train.batch_size=8", "train.precision=fp32", "train.grid_size=8", "train.log_every=2",
-       "train.sample_every=4", "train.checkpoint_every=4"]
+RUN = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4"]  # on TINY_RUN: metrics every 2 steps, grids every 4
 
 
 def events(run_dir) -> EventAccumulator:
@@ -44,9 +43,9 @@ def assert_scalars_are_the_metrics(board: EventAccumulator, records: list[dict])
         np.testing.assert_allclose([event.value for event in got], [record[key] for record in records], rtol=1e-6, err_msg=tag)
 
 
-def test_a_run_writes_its_metrics_and_grids_as_events(digits28, tmp_path):
+def test_a_run_writes_its_metrics_and_grids_as_events(tiny_run, tmp_path):
     run = tmp_path / "run"
-    train(apply_overrides(Config(), [*RUN, "train.steps=12", "train.tensorboard=true"]), digits28, run)
+    tiny_run(*RUN, "train.steps=12", "train.tensorboard=true", out=run)
     board = events(run)
     records = metrics(run)
     assert [record["step"] for record in records] == [2, 4, 6, 8, 10, 12]
@@ -60,17 +59,17 @@ def test_a_run_writes_its_metrics_and_grids_as_events(digits28, tmp_path):
         assert (event.width, event.height) == saved.size
         np.testing.assert_array_equal(np.asarray(logged.convert("RGB")), np.asarray(saved))
     # Off (the default): no events.
-    train(apply_overrides(Config(), [*RUN, "train.steps=2"]), digits28, tmp_path / "quiet")
+    tiny_run(*RUN, "train.steps=2", out=tmp_path / "quiet")
     assert not (tmp_path / "quiet" / TENSORBOARD_DIR).exists()
 
 
-def test_a_resumed_run_hides_the_steps_it_logs_again(digits28, tmp_path):
+def test_a_resumed_run_hides_the_steps_it_logs_again(tiny_run, tmp_path):
     """Killed after logging step 8 but before its checkpoint: the resumed run logs 6 and 8 again; TensorBoard shows them once."""
     run = tmp_path / "run"
-    train(apply_overrides(Config(), [*RUN, "train.steps=8", "train.tensorboard=true"]), digits28, run)
+    tiny_run(*RUN, "train.steps=8", "train.tensorboard=true", out=run)
     checkpoint_path(run, 8).unlink()  # what a kill between the metrics line and the checkpoint of step 8 leaves
     first = {record["step"]: record for record in metrics(run)}
-    train(apply_overrides(Config(), [*RUN, "train.steps=10", "train.tensorboard=true"]), digits28, run, resume="auto")
+    tiny_run(*RUN, "train.steps=10", "train.tensorboard=true", out=run, resume="auto")
     records = metrics(run)
     assert [record["step"] for record in records] == [2, 4, 6, 8, 6, 8, 10]  # the file keeps both; the events do not
     latest = {record["step"]: record for record in records}
@@ -80,9 +79,9 @@ def test_a_resumed_run_hides_the_steps_it_logs_again(digits28, tmp_path):
     assert [event.step for event in board.Images(GRID_TAG)] == [4, 8, 10]
 
 
-def test_a_run_saved_before_the_key_existed_resumes_and_can_turn_events_on(digits28, tmp_path):
+def test_a_run_saved_before_the_key_existed_resumes_and_can_turn_events_on(digits28, tiny_run, tmp_path):
     run = tmp_path / "run"
-    first = train(apply_overrides(Config(), [*RUN, "train.steps=4"]), digits28, run)
+    first = tiny_run(*RUN, "train.steps=4", out=run)
     state = load_checkpoint(first.checkpoint)  # as the previous version wrote them: no train.tensorboard
     del state["config"]["train"]["tensorboard"]
     save_checkpoint(state, first.checkpoint)
@@ -100,9 +99,8 @@ def test_without_tensorboard_installed_it_is_one_line_and_no_run_folder(few_digi
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['tensorboard'] = None  # as if it were not installed\n")
-    result = run_module("cond_lsgan", "train", "--config", REPO_ROOT / "configs" / "demo.toml", "--data", few_digits28,
-                        "--out", tmp_path / "run", *TINY_PAPER28, "train.steps=2", "train.batch_size=8", "train.tensorboard=true",
-                        extra_path=hide)
+    result = run_module("cond_lsgan", "train", "--config", DEMO, "--data", few_digits28, "--out", tmp_path / "run", *TINY_RUN,
+                        "train.steps=2", "train.tensorboard=true", extra_path=hide)
     assert_one_line_error(result, "cond-lsgan", "train.tensorboard = true needs the tensorboard package",
                           "pip install 'cond-lsgan[tensorboard]'")
     assert not (tmp_path / "run").exists()
@@ -111,7 +109,7 @@ def test_without_tensorboard_installed_it_is_one_line_and_no_run_folder(few_digi
 @pytest.mark.slow  # torchrun
 def test_under_torchrun_rank_0_alone_writes_events(digits28, tmp_path):
     run = tmp_path / "run"
-    result = torchrun("train", "--config", REPO_ROOT / "configs" / "demo.toml", "--data", digits28, "--out", run, *RUN,
+    result = torchrun("train", "--config", DEMO, "--data", digits28, "--out", run, *TINY_RUN, *RUN,
                       "train.sample_every=2", "train.steps=4", "train.tensorboard=true")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list((run / TENSORBOARD_DIR).iterdir())) == 1  # one event file: rank 1 wrote none

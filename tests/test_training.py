@@ -9,20 +9,23 @@ import pytest
 import torch
 
 from cond_lsgan.checkpoint import file_digest, list_checkpoints, load_checkpoint
-from cond_lsgan.config import Config, apply_overrides
-from cond_lsgan.sampling.generate import generate_store, sample_grid
+from cond_lsgan.config import Config, load_config
+from cond_lsgan.sampling.generate import GenerateRequest, generate_store, sample_grid
 from cond_lsgan.sampling.loaded_generator import LoadedGenerator
 from cond_lsgan.training.loop import train
 from data_tools.errors import InputError
 from data_tools.store import read_store
 from PIL import Image
 
-TINY = ["train.batch_size=8", "train.device=cpu", "train.precision=fp32", "train.grid_size=8", "train.log_every=2",
-        "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
+from helpers import TINY_TRAIN, assert_mentions
+
+# metrics, grids and checkpoints every 2 steps, the newest 2 kept: what the run folder test counts
+EVERY_2 = ["train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2", "train.keep_checkpoints=2"]
 
 
-def tiny_config(*overrides: str) -> Config:
-    return apply_overrides(Config(), [*TINY, *overrides])
+def seed32_config(*overrides: str) -> Config:
+    """The defaults' seed32 model (full width, 32x32) with TINY_TRAIN, EVERY_2 and `overrides`."""
+    return load_config(None, [*TINY_TRAIN, *EVERY_2, *overrides])
 
 
 def states_equal(a: dict, b: dict) -> bool:
@@ -36,7 +39,7 @@ def states_equal(a: dict, b: dict) -> bool:
 
 
 def test_run_folder_holds_config_metrics_grids_and_checkpoints(digits32, tmp_path):
-    config = tiny_config("train.steps=6")
+    config = seed32_config("train.steps=6")
     result = train(config, digits32, tmp_path / "run")
     assert result.step == 6 and result.checkpoint.name == "step_0000006.pt"
     assert json.loads((tmp_path / "run" / "config.json").read_text()) == config.to_dict()
@@ -53,9 +56,9 @@ def test_run_folder_holds_config_metrics_grids_and_checkpoints(digits32, tmp_pat
 @pytest.mark.parametrize("order", ["g_then_d", "d_then_g"])
 def test_resume_continues_exactly(digits32, tmp_path, order):
     """3 steps, then a resume to 9, equals 9 uninterrupted steps weight for weight (8 batches an epoch, so it crosses one)."""
-    straight = train(tiny_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "straight")
-    train(tiny_config("train.steps=3", f"train.order={order}"), digits32, tmp_path / "resumed")
-    resumed = train(tiny_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "resumed", resume="auto")
+    straight = train(seed32_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "straight")
+    train(seed32_config("train.steps=3", f"train.order={order}"), digits32, tmp_path / "resumed")
+    resumed = train(seed32_config("train.steps=9", f"train.order={order}"), digits32, tmp_path / "resumed", resume="auto")
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     for key in ("generator", "generator_ema", "discriminator", "optimizer_g", "optimizer_d", "rng"):
         assert states_equal(a[key], b[key]), key
@@ -65,32 +68,34 @@ def test_resume_continues_exactly(digits32, tmp_path, order):
 
 
 def test_resume_refuses_a_different_model_or_an_existing_run(digits32, tmp_path):
-    train(tiny_config("train.steps=2"), digits32, tmp_path / "run")
+    train(seed32_config("train.steps=2"), digits32, tmp_path / "run")
     with pytest.raises(InputError, match="already holds checkpoints; pass --resume auto"):
-        train(tiny_config("train.steps=4"), digits32, tmp_path / "run")
+        train(seed32_config("train.steps=4"), digits32, tmp_path / "run")
     with pytest.raises(InputError, match="was trained with model settings"):
-        train(tiny_config("train.steps=4", "model.z_dim=10"), digits32, tmp_path / "run", resume="auto")
+        train(seed32_config("train.steps=4", "model.z_dim=10"), digits32, tmp_path / "run", resume="auto")
     with pytest.raises(InputError, match="beyond train.steps=1"):
-        train(tiny_config("train.steps=1"), digits32, tmp_path / "run", resume="auto")
+        train(seed32_config("train.steps=1"), digits32, tmp_path / "run", resume="auto")
 
 
 def test_class_count_and_batch_checks(digits32, tmp_path):
-    with pytest.raises(InputError, match="model.num_classes is 5 but the data's class table has 10 classes"):
-        train(tiny_config("train.steps=2", "model.num_classes=5"), digits32, tmp_path / "a")
-    with pytest.raises(InputError, match="the data has 64 images, fewer than train.batch_size=128"):
-        train(tiny_config("train.steps=2", "train.batch_size=128"), digits32, tmp_path / "b")
+    with pytest.raises(InputError) as refused:
+        train(seed32_config("train.steps=2", "model.num_classes=5"), digits32, tmp_path / "a")
+    assert_mentions(str(refused.value), "model.num_classes is 5", "10 classes")
+    with pytest.raises(InputError) as refused:
+        train(seed32_config("train.steps=2", "train.batch_size=128"), digits32, tmp_path / "b")
+    assert_mentions(str(refused.value), "64 images", "train.batch_size=128")
 
 
 def test_regular_gan_loss_trains(digits32, tmp_path):
-    result = train(tiny_config("train.steps=2", "loss.kind=bce"), digits32, tmp_path / "run")
+    result = train(seed32_config("train.steps=2", "loss.kind=bce"), digits32, tmp_path / "run")
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert result.step == 2 and np.isfinite(record["d_loss"]) and record["d_loss"] > 0
 
 
 def test_generation_needs_only_the_checkpoint(digits32, tmp_path):
-    result = train(tiny_config("train.steps=2"), digits32, tmp_path / "myrun")
+    result = train(seed32_config("train.steps=2"), digits32, tmp_path / "myrun")
     out = tmp_path / "gen.h5"
-    assert generate_store(result.checkpoint, out, per_class=21, seed=3, batch_size=8, device="cpu") == 21
+    assert generate_store(GenerateRequest(result.checkpoint, per_class=21, seed=3, batch_size=8, device="cpu"), out) == 21
     generated = read_store(out)
     assert generated.images.shape == (21, 32, 32) and generated.images.dtype == np.uint8
     assert generated.classes.text == ["generated"] and generated.labels.tolist() == [0] * 21
@@ -98,9 +103,9 @@ def test_generation_needs_only_the_checkpoint(digits32, tmp_path):
     assert generated.provenance["checkpoint_sha256"] == file_digest(result.checkpoint)
     assert generated.provenance["step"] == 2
     # Reproducible from the seed, batch size aside; another seed gives other images.
-    generate_store(result.checkpoint, tmp_path / "again.h5", per_class=21, seed=3, batch_size=21, device="cpu")
+    generate_store(GenerateRequest(result.checkpoint, per_class=21, seed=3, batch_size=21, device="cpu"), tmp_path / "again.h5")
     np.testing.assert_array_equal(read_store(tmp_path / "again.h5").images, generated.images)
-    generate_store(result.checkpoint, tmp_path / "other.h5", per_class=21, seed=4, device="cpu")
+    generate_store(GenerateRequest(result.checkpoint, per_class=21, seed=4, device="cpu"), tmp_path / "other.h5")
     assert not np.array_equal(read_store(tmp_path / "other.h5").images, generated.images)
     # The images are the EMA generator's output for that seed's noise.
     loaded = LoadedGenerator(result.checkpoint, device="cpu")
