@@ -7,7 +7,7 @@ the dataset side the GAN side relies on:
 
     InputError, run_cli            bad input -> one line on stderr, exit code 2
     OneLineParser, finite_float,   argparse with one-line errors; numbers checked where parsed
-    seed_int
+    seed_int, SEED_LIMIT
     check_outputs_apart            refuse an output that is one of the inputs (every command, first)
     atomic_output, write_error,    outputs written under a temporary name, renamed when complete
     make_parent_folder
@@ -22,7 +22,7 @@ the dataset side the GAN side relies on:
     format_report
 """
 
-from data_tools.arguments import OneLineParser, finite_float, seed_int
+from data_tools.arguments import SEED_LIMIT, OneLineParser, finite_float, seed_int
 from data_tools.atomic import atomic_output, make_parent_folder, write_error
 from data_tools.errors import InputError, run_cli
 from data_tools.grid import image_grid, save_png
@@ -33,7 +33,7 @@ from data_tools.split import fraction_mask
 from data_tools.store import MAX_IMAGE_SIZE, ClassTable, GlyphSet, StoreWriter, check_traditional_of, read_store
 
 __all__ = [
-    "InputError", "run_cli", "OneLineParser", "finite_float", "seed_int", "check_outputs_apart", "atomic_output", "make_parent_folder", "write_error", "ClassTable", "GlyphSet",
+    "InputError", "run_cli", "OneLineParser", "finite_float", "seed_int", "SEED_LIMIT", "check_outputs_apart", "atomic_output", "make_parent_folder", "write_error", "ClassTable", "GlyphSet",
     "StoreWriter", "read_store", "MAX_IMAGE_SIZE", "probe_store", "fraction_mask", "image_grid", "save_png", "render_glyphs",
     "resolve_faces", "format_report", "check_traditional_of",
 ]

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data_tools_api import ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png, write_error
+from ..data_tools_api import (SEED_LIMIT, ClassTable, InputError, StoreWriter, image_grid, make_parent_folder, save_png,
+                              write_error)
 from ..judge import load_judge
 from ..models.embedding import soft_labels
 from ..selection import select_classes, spread_classes
@@ -40,7 +41,7 @@ from .loaded_generator import LoadedGenerator
 UNCONDITIONAL_CLASS = "generated"
 MAX_GENERATED = 10_000_000  # images per command (7.8 GB at 28x28); more is a typo, or several runs with other seeds
 MAX_GRID_IMAGES = 4096  # images in one sample grid
-MAX_SEED = 2**63 - 1
+MAX_SEED = SEED_LIMIT - 1  # the CLI's seed_int range, checked again for library callers
 
 
 def check_sampling_options(seed: int, batch_size: int = 1) -> None:
